@@ -1,0 +1,32 @@
+"""Navigation by role, for the base template."""
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from vipcrm.roles import Role
+
+# (url name, label, roles that see it; None = every staff role)
+NAVIGATION = [
+    ("home", _("My day"), None),
+    ("staff-list", _("Staff"), (Role.SUPERVISOR, Role.HEAD_OFFICE)),
+    ("branch-list", _("Branches"), (Role.SUPERVISOR, Role.HEAD_OFFICE)),
+    ("audit-log", _("Audit log"), (Role.HEAD_OFFICE,)),
+]
+
+
+def navigation(request) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.tenant_id:
+        return {}
+    from vipcrm.views import actor_for_request
+
+    actor = actor_for_request(request)
+    if actor is None:
+        return {}
+    current = getattr(getattr(request, "resolver_match", None), "url_name", None)
+    items = [
+        {"url": reverse(name), "label": label, "active": name == current}
+        for name, label, roles in NAVIGATION
+        if roles is None or actor.role in roles
+    ]
+    return {"nav_items": items, "current_actor": actor, "current_staff": actor.staff}

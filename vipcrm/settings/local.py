@@ -1,0 +1,3 @@
+"""Development settings: ``make run`` on a bare machine."""
+
+from .base import *  # noqa: F403

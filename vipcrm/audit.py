@@ -103,11 +103,17 @@ def install_append_only_guard(using: str = "default", **kwargs) -> None:
 
     conn = connections[using]
     table = AuditEntry._meta.db_table
-    if table not in conn.introspection.table_names():
-        return
     if conn.vendor != "postgresql":
         return
     with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT to_regclass(%s) IS NOT NULL, EXISTS (SELECT 1 FROM pg_trigger "
+            "WHERE tgname = 'audit_append_only' AND tgrelid = to_regclass(%s))",
+            [table, table],
+        )
+        table_exists, installed = cursor.fetchone()
+        if not table_exists or installed:
+            return  # also what ``flush`` (which sends post_migrate) finds
         cursor.execute(
             """
             CREATE OR REPLACE FUNCTION vipcrm_audit_append_only() RETURNS trigger

@@ -23,18 +23,21 @@ def as_schema_owner(using: str = "default") -> Iterator[str | None]:
     """
     owner = getattr(settings, "DATABASE_OWNER", None)
     conn = connections[using]
-    if not owner or conn.vendor != "postgresql" or conn.settings_dict.get("_AS_OWNER"):
+    if not owner or conn.vendor != "postgresql":
         yield None
+        return
+    if "_APP_USER" in conn.settings_dict:  # already the owner (nested: the test runner)
+        yield conn.settings_dict["_APP_USER"]
         return
     app_user, app_password = conn.settings_dict["USER"], conn.settings_dict["PASSWORD"]
     conn.close()
-    conn.settings_dict.update(USER=owner["USER"], PASSWORD=owner["PASSWORD"], _AS_OWNER=True)
+    conn.settings_dict.update(USER=owner["USER"], PASSWORD=owner["PASSWORD"], _APP_USER=app_user)
     try:
         yield app_user
     finally:
         conn.close()
         conn.settings_dict.update(USER=app_user, PASSWORD=app_password)
-        conn.settings_dict.pop("_AS_OWNER", None)
+        conn.settings_dict.pop("_APP_USER", None)
 
 
 def grant_app_role(app_role: str, using: str = "default") -> None:

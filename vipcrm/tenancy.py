@@ -213,10 +213,20 @@ def install_row_level_security(using: str = "default", **kwargs) -> None:
     conn = connections[using]
     if conn.vendor != "postgresql":
         return
-    existing = set(conn.introspection.table_names())
+    tables = [model._meta.db_table for model in tenant_models()]
     with conn.cursor() as cursor:
-        for model in tenant_models():
-            table = model._meta.db_table
-            if table in existing:
-                for sql in rls_statements(table):
-                    cursor.execute(sql)
+        # Only tables not yet configured: post_migrate also fires on ``flush``, run by
+        # a role that may not own the tables, and then there is nothing to do.
+        cursor.execute(
+            """
+            SELECT c.relname FROM pg_class c
+            WHERE c.relname = ANY(%s) AND c.relkind = 'r'
+              AND NOT (c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (
+                  SELECT 1 FROM pg_policies p
+                  WHERE p.tablename = c.relname AND p.policyname = %s))
+            """,
+            [tables, RLS_POLICY],
+        )
+        for (table,) in cursor.fetchall():
+            for sql in rls_statements(table):
+                cursor.execute(sql)

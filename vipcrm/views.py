@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, TemplateView
 
 from vipcrm import my_day, selectors
-from vipcrm.models import AuditEntry
+from vipcrm.models import AuditEntry, StaffProfile
 from vipcrm.roles import Actor, Role
 
 
@@ -135,6 +135,7 @@ class StaffListView(ScopedViewMixin, ListView):
 
 
 class StaffDetailView(ScopedViewMixin, DetailView):
+    model = StaffProfile  # for introspection; rows come from the selector
     selector = selectors.staff_list
     template_name = "vipcrm/staff_detail.html"
     context_object_name = "member"

@@ -1,0 +1,98 @@
+"""Every route, enumerated from the URLconf: another tenant's object is a 404.
+
+A new route with a path parameter fails here until its model has a factory below, so
+no route escapes the check by being forgotten.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from customers.models import Client
+from tests.factories import BranchFactory, ClientFactory, StaffFactory
+from vipcrm.models import Branch, StaffProfile
+from vipcrm.services import api_token_create
+
+pytestmark = pytest.mark.django_db
+
+FACTORIES = {Branch: BranchFactory, StaffProfile: StaffFactory, Client: ClientFactory}
+MARKER = "乙行机密"  # in the names of tenant B's objects; must never reach tenant A
+# The platform operator's admin is not a tenant route (tested in test_auth); the
+# language switch and logout take POSTs and show no data.
+SKIPPED_PREFIXES = ("admin/",)
+
+
+def walk(patterns, prefix="", namespace=None):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = entry.namespace
+            full_ns = f"{namespace}:{ns}" if namespace and ns else (ns or namespace)
+            yield from walk(entry.url_patterns, prefix + str(entry.pattern), full_ns)
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry, namespace
+
+
+def routes():
+    found = []
+    for route, pattern, namespace in walk(get_resolver().url_patterns):
+        route = route.replace("^", "").replace("$", "")
+        if route.startswith(SKIPPED_PREFIXES) or not pattern.name:
+            continue
+        name = f"{namespace}:{pattern.name}" if namespace else pattern.name
+        if "format" in pattern.pattern.regex.groupindex:
+            continue  # DRF's format-suffix twins of routes checked already
+        found.append((name, pattern))
+    return found
+
+
+ROUTES = routes()
+OBJECT_ROUTES = [(n, p) for n, p in ROUTES if p.pattern.regex.groupindex]
+PLAIN_ROUTES = [(n, p) for n, p in ROUTES if not p.pattern.regex.groupindex]
+
+
+def model_and_lookup(pattern):
+    callback = pattern.callback
+    drf_view = getattr(callback, "cls", None)
+    if drf_view is not None:
+        return drf_view.serializer_class.Meta.model, drf_view.lookup_field
+    view = getattr(callback, "view_class", None)
+    model = getattr(view, "model", None)
+    kwarg = next(iter(pattern.pattern.regex.groupindex))
+    lookup = getattr(view, "slug_field", "pk") if kwarg == getattr(view, "slug_url_kwarg", "") else "pk"
+    return model, lookup
+
+
+def test_the_urlconf_has_object_routes_to_check():
+    assert len(OBJECT_ROUTES) >= 3
+    assert len(PLAIN_ROUTES) >= 5
+
+
+@pytest.mark.parametrize(("name", "pattern"), OBJECT_ROUTES, ids=[n for n, _ in OBJECT_ROUTES])
+def test_another_tenants_object_is_a_404(name, pattern, client, bank_a, bank_b):
+    model, lookup = model_and_lookup(pattern)
+    assert model in FACTORIES, f"{name}: add a factory for {model} to FACTORIES"
+    victim = FACTORIES[model](tenant=bank_b.tenant, name=f"{MARKER}对象")
+    kwarg = next(iter(pattern.pattern.regex.groupindex))
+    url = reverse(name, kwargs={kwarg: getattr(victim, lookup)})
+
+    client.force_login(bank_a.head.user)  # the widest role in tenant A
+    response = client.get(url)
+    assert response.status_code == 404, url
+    assert MARKER not in response.content.decode()
+
+    if name.startswith("api:"):
+        client.logout()
+        _, key = api_token_create(tenant=bank_a.tenant, name="probe", scopes=["read", "write"])
+        response = client.get(url, HTTP_AUTHORIZATION=f"Token {key}")
+        assert response.status_code == 404, url
+        assert response.json() == {"detail": response.json()["detail"]}
+
+
+@pytest.mark.parametrize(("name", "pattern"), PLAIN_ROUTES, ids=[n for n, _ in PLAIN_ROUTES])
+def test_no_page_shows_another_tenants_data(name, pattern, client, bank_a, bank_b):
+    BranchFactory(tenant=bank_b.tenant, name=f"{MARKER}支行")
+    StaffFactory(tenant=bank_b.tenant, name=f"{MARKER}员工", branch=bank_b.sub)
+    ClientFactory(tenant=bank_b.tenant, name=f"{MARKER}客户", branch=bank_b.sub)
+    client.force_login(bank_a.head.user)
+    response = client.get(reverse(name))
+    assert response.status_code < 500, name
+    assert MARKER not in response.content.decode(), name

@@ -26,21 +26,17 @@ def django_db_setup(django_test_environment, django_db_blocker):
     from django.db import connection
     from django.test.utils import setup_databases, teardown_databases
 
-    with django_db_blocker.unblock():
-        with as_schema_owner() as app_role:
-            config = setup_databases(
-                verbosity=0, interactive=False, keepdb=False, serialized_aliases=set()
-            )
-            if app_role:
-                # Test-only: transactional tests (live server) empty tables with TRUNCATE.
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{app_role}"'
-                    )
+    with django_db_blocker.unblock(), as_schema_owner() as app_role:
+        config = setup_databases(
+            verbosity=0, interactive=False, keepdb=False, serialized_aliases=set()
+        )
+        if app_role:
+            # Test-only: transactional tests (live server) empty tables with TRUNCATE.
+            with connection.cursor() as cursor:
+                cursor.execute(f'GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO "{app_role}"')
     yield
-    with django_db_blocker.unblock():
-        with as_schema_owner():
-            teardown_databases(config, verbosity=0)
+    with django_db_blocker.unblock(), as_schema_owner():
+        teardown_databases(config, verbosity=0)
 
 
 @dataclass
@@ -72,16 +68,29 @@ def make_bank(slug: str, name: str) -> Bank:
         city=city,
         sub=sub,
         other_sub=other_sub,
-        head=StaffFactory(tenant=tenant, branch=head_office, role=Role.HEAD_OFFICE,
-                          code="H1", user__username=f"{prefix}.head"),
-        supervisor=StaffFactory(tenant=tenant, branch=city, role=Role.SUPERVISOR,
-                                code="S1", user__username=f"{prefix}.sup"),
-        rm=StaffFactory(tenant=tenant, branch=sub, role=Role.RM, code="R1",
-                        user__username=f"{prefix}.rm"),
-        other_rm=StaffFactory(tenant=tenant, branch=other_sub, role=Role.RM, code="R2",
-                              user__username=f"{prefix}.rm2"),
-        advisor=StaffFactory(tenant=tenant, branch=sub, role=Role.ADVISOR, code="A1",
-                             user__username=f"{prefix}.adv"),
+        head=StaffFactory(
+            tenant=tenant,
+            branch=head_office,
+            role=Role.HEAD_OFFICE,
+            code="H1",
+            user__username=f"{prefix}.head",
+        ),
+        supervisor=StaffFactory(
+            tenant=tenant,
+            branch=city,
+            role=Role.SUPERVISOR,
+            code="S1",
+            user__username=f"{prefix}.sup",
+        ),
+        rm=StaffFactory(
+            tenant=tenant, branch=sub, role=Role.RM, code="R1", user__username=f"{prefix}.rm"
+        ),
+        other_rm=StaffFactory(
+            tenant=tenant, branch=other_sub, role=Role.RM, code="R2", user__username=f"{prefix}.rm2"
+        ),
+        advisor=StaffFactory(
+            tenant=tenant, branch=sub, role=Role.ADVISOR, code="A1", user__username=f"{prefix}.adv"
+        ),
     )
 
 

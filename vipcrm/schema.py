@@ -14,3 +14,11 @@ class TokenAuthenticationScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Token <key>`, created with `manage.py create_api_token`.",
         }
+
+
+class SessionAuthenticationScheme(OpenApiAuthenticationExtension):
+    target_class = "vipcrm.authentication.SessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": "sessionid"}

@@ -4,11 +4,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from tests.factories import TEST_PASSWORD
 from vipcrm.authentication import hash_token_key
 from vipcrm.models import APIToken, AuditEntry
 from vipcrm.services import ServiceError, api_token_create, api_token_revoke
 from vipcrm.tenancy import tenant_context
-from tests.factories import TEST_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +110,7 @@ def test_revoked_token_stops_working_at_once(client, bank_a):
 
 def test_read_token_cannot_write(client, bank_a):
     _, key = api_token_create(tenant=bank_a.tenant, name="reader", scopes=["read"])
+    client.cookies["django_language"] = "en"
     response = client.post(
         "/api/v1/branches/", {}, content_type="application/json", HTTP_AUTHORIZATION=f"Token {key}"
     )

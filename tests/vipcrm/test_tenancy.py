@@ -106,7 +106,7 @@ def test_nested_context_restores_the_outer_tenant(bank_a, bank_b):
 def test_a_failed_block_does_not_leave_its_tenant_behind(bank_a):
     with pytest.raises(ZeroDivisionError), tenant_context(bank_a.tenant):
         BranchFactory(tenant=bank_a.tenant)
-        1 / 0  # noqa: B018
+        1 / 0
     assert current_tenant_id_or_none() is None
 
 

@@ -188,7 +188,9 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "VIP CRM API",
-    "DESCRIPTION": "Core-banking sync and reading API. Authenticate with `Authorization: Token <key>`.",
+    "DESCRIPTION": (
+        "Core-banking sync and reading API. Authenticate with `Authorization: Token <key>`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

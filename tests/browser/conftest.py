@@ -10,8 +10,10 @@ import shutil
 
 import pytest
 
-CHROMIUM = os.environ.get("VIPCRM_CHROMIUM") or shutil.which("chromium") or shutil.which(
-    "chromium-browser"
+CHROMIUM = (
+    os.environ.get("VIPCRM_CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
 )
 CHROMIUM_FLAGS = [
     "--no-sandbox",

@@ -57,7 +57,9 @@ def model_and_lookup(pattern):
     view = getattr(callback, "view_class", None)
     model = getattr(view, "model", None)
     kwarg = next(iter(pattern.pattern.regex.groupindex))
-    lookup = getattr(view, "slug_field", "pk") if kwarg == getattr(view, "slug_url_kwarg", "") else "pk"
+    lookup = (
+        getattr(view, "slug_field", "pk") if kwarg == getattr(view, "slug_url_kwarg", "") else "pk"
+    )
     return model, lookup
 
 

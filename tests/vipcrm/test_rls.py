@@ -8,7 +8,9 @@ from vipcrm.tenancy import tenant_context, tenant_models
 
 pytestmark = [
     pytest.mark.postgres,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="Row-Level Security is PostgreSQL's"),
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="Row-Level Security is PostgreSQL's"
+    ),
 ]
 
 
@@ -20,7 +22,7 @@ def fetch(sql, params=None):
 
 @pytest.mark.django_db
 def test_the_app_role_is_neither_owner_superuser_nor_bypassrls():
-    (super_, bypass), = fetch(
+    ((super_, bypass),) = fetch(
         "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
     )
     assert not super_ and not bypass
@@ -34,12 +36,16 @@ def test_the_app_role_is_neither_owner_superuser_nor_bypassrls():
 def test_every_tenant_table_has_forced_rls_and_the_policy():
     tables = {model._meta.db_table for model in tenant_models()}
     rows = fetch(
-        "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
-        "WHERE relname = ANY(%s)",
+        "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(%s)",
         [list(tables)],
     )
     assert {name for name, enabled, forced in rows if enabled and forced} == tables
-    policies = {name for (name,) in fetch("SELECT tablename FROM pg_policies WHERE policyname = 'tenant_isolation'")}
+    policies = {
+        name
+        for (name,) in fetch(
+            "SELECT tablename FROM pg_policies WHERE policyname = 'tenant_isolation'"
+        )
+    }
     assert policies == tables
 
 

@@ -19,16 +19,20 @@ def book(bank_a):
     return {
         "own": ClientFactory(tenant=t, branch=bank_a.sub, owner_rm=bank_a.rm, name="自己的"),
         "team": ClientTeamMemberFactory(
-            tenant=t, staff=bank_a.rm,
-            client=ClientFactory(tenant=t, branch=bank_a.other_sub, owner_rm=bank_a.other_rm,
-                                 name="协办的"),
+            tenant=t,
+            staff=bank_a.rm,
+            client=ClientFactory(
+                tenant=t, branch=bank_a.other_sub, owner_rm=bank_a.other_rm, name="协办的"
+            ),
         ).client,
         "advised": ClientTeamMemberFactory(
-            tenant=t, staff=bank_a.advisor,
+            tenant=t,
+            staff=bank_a.advisor,
             client=ClientFactory(tenant=t, branch=bank_a.sub, owner_rm=bank_a.rm, name="顾问的"),
         ).client,
-        "other": ClientFactory(tenant=t, branch=bank_a.other_sub, owner_rm=bank_a.other_rm,
-                               name="别人的"),
+        "other": ClientFactory(
+            tenant=t, branch=bank_a.other_sub, owner_rm=bank_a.other_rm, name="别人的"
+        ),
     }
 
 
@@ -80,6 +84,7 @@ def test_branch_subtree_follows_the_tree(bank_a):
 
 def test_staff_scoping(bank_a):
     with tenant_context(bank_a.tenant):
+
         def codes(staff):
             return sorted(staff_list(actor=Actor.for_staff(staff)).values_list("code", flat=True))
 

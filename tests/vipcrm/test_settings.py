@@ -15,22 +15,34 @@ def run_check(env_overrides):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))}
     env.update(env_overrides)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_production_refuses_to_start_without_the_secret_key():
-    result = run_check({"DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
-                        "DJANGO_ALLOWED_HOSTS": "crm.example.com"})
+    result = run_check(
+        {
+            "DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
+            "DJANGO_ALLOWED_HOSTS": "crm.example.com",
+        }
+    )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
 
 
 def test_production_starts_with_its_secrets():
-    result = run_check({"DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
-                        "DJANGO_ALLOWED_HOSTS": "crm.example.com",
-                        "DJANGO_SECRET_KEY": "x" * 60})
+    result = run_check(
+        {
+            "DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
+            "DJANGO_ALLOWED_HOSTS": "crm.example.com",
+            "DJANGO_SECRET_KEY": "x" * 60,
+        }
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -69,7 +69,9 @@ def test_a_failed_job_is_recorded_and_retried_next_time(bank_a):
     assert second.get() == {"flaky": "done"}
 
 
-def test_dispatch_fans_out_to_tenants_whose_local_time_has_come(bank_a, bank_b, recorded_job, monkeypatch):
+def test_dispatch_fans_out_to_tenants_whose_local_time_has_come(
+    bank_a, bank_b, recorded_job, monkeypatch
+):
     bank_a.tenant.nightly_at = datetime.time(2, 0)
     bank_a.tenant.save()
     bank_b.tenant.nightly_at = datetime.time(23, 0)
@@ -84,7 +86,9 @@ def test_dispatch_fans_out_to_tenants_whose_local_time_has_come(bank_a, bank_b, 
 def test_inactive_tenants_are_not_dispatched(bank_a, recorded_job, monkeypatch):
     bank_a.tenant.is_active = False
     bank_a.tenant.save()
-    monkeypatch.setattr(timezone, "now", lambda: datetime.datetime(2026, 11, 28, 12, tzinfo=datetime.UTC))
+    monkeypatch.setattr(
+        timezone, "now", lambda: datetime.datetime(2026, 11, 28, 12, tzinfo=datetime.UTC)
+    )
     assert tasks.dispatch_nightly_jobs.delay().get() == []
 
 

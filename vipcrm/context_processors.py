@@ -14,6 +14,11 @@ NAVIGATION = [
 ]
 
 
+def _section(url_name: str | None) -> str | None:
+    """``staff-detail`` belongs to the ``staff`` section, like ``staff-list``."""
+    return url_name.rsplit("-", 1)[0] if url_name else None
+
+
 def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not user.tenant_id:
@@ -25,7 +30,7 @@ def navigation(request) -> dict:
         return {}
     current = getattr(getattr(request, "resolver_match", None), "url_name", None)
     items = [
-        {"url": reverse(name), "label": label, "active": name == current}
+        {"url": reverse(name), "label": label, "active": _section(name) == _section(current)}
         for name, label, roles in NAVIGATION
         if roles is None or actor.role in roles
     ]

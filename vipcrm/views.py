@@ -9,8 +9,9 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, TemplateView
@@ -45,6 +46,17 @@ class StaffRequiredMixin(LoginRequiredMixin):
         return super().dispatch(request, *args, **kwargs)
 
 
+class FilteredListMixin:
+    """Keeps a list page's filters on its pagination links (``query_string``)."""
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["query_string"] = query.urlencode()
+        return context
+
+
 class ScopedViewMixin(StaffRequiredMixin):
     """Base of every page that shows tenant rows: they come from ``selector(actor=...)``.
 
@@ -77,10 +89,11 @@ def lockout(request, credentials=None, *args, **kwargs) -> HttpResponse:
 
     minutes = int(settings.AXES_COOLOFF_TIME * 60)
     form = LoginForm(request)
+    next_url = request.POST.get("next") or request.GET.get("next", "")
     return render(
         request,
         "registration/login.html",
-        {"form": form, "locked_out": True, "cooloff_minutes": minutes},
+        {"form": form, "locked_out": True, "cooloff_minutes": minutes, "next": next_url},
         status=429,
     )
 
@@ -103,12 +116,14 @@ class MyDayView(StaffRequiredMixin, TemplateView):
 
 
 class BranchListView(ScopedViewMixin, ListView):
+    allowed_roles = (Role.SUPERVISOR, Role.HEAD_OFFICE)
     selector = selectors.branch_list
     template_name = "vipcrm/branch_list.html"
     context_object_name = "branches"
 
 
-class StaffListView(ScopedViewMixin, ListView):
+class StaffListView(FilteredListMixin, ScopedViewMixin, ListView):
+    allowed_roles = (Role.SUPERVISOR, Role.HEAD_OFFICE)
     selector = selectors.staff_list
     template_name = "vipcrm/staff_list.html"
     context_object_name = "staff_members"
@@ -168,7 +183,7 @@ class AuditFilterForm(forms.Form):
         return cleaned
 
 
-class AuditLogView(StaffRequiredMixin, ListView):
+class AuditLogView(FilteredListMixin, StaffRequiredMixin, ListView):
     """Head office browses its bank's audit log (read-only: there is nothing to edit)."""
 
     allowed_roles = (Role.HEAD_OFFICE,)
@@ -178,17 +193,17 @@ class AuditLogView(StaffRequiredMixin, ListView):
 
     def get_queryset(self):
         self.filter_form = AuditFilterForm(self.request.GET or None)
-        filters = self.filter_form.cleaned_data if self.filter_form.is_valid() else {}
-        if self.filter_form.is_bound and not self.filter_form.is_valid():
-            messages.error(self.request, _("Please correct the filter below."))
+        filters = {}
+        if self.filter_form.is_bound:
+            if not self.filter_form.is_valid():
+                messages.error(self.request, _("Please correct the filter below."))
+            # The filters that are valid still apply; the invalid ones show their error.
+            filters = {k: v for k, v in self.filter_form.cleaned_data.items() if v}
         return selectors.audit_entry_list(actor=self.actor, **filters)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["filter_form"] = self.filter_form
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        context["query_string"] = query.urlencode()
         return context
 
 
@@ -201,4 +216,14 @@ def permission_denied(request, exception=None) -> HttpResponse:
 
 
 def server_error(request) -> HttpResponse:
-    return render(request, "500.html", status=500)
+    # Rendered without the request: no context processor may touch a failing database.
+    return HttpResponseServerError(loader.get_template("500.html").render())
+
+
+def csrf_failure(request, reason: str = "") -> HttpResponse:
+    return render(
+        request,
+        "403.html",
+        {"reason": _("This form has expired. Reload the page and send it again.")},
+        status=403,
+    )

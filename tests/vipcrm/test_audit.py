@@ -70,3 +70,10 @@ def test_bad_audit_filters_get_a_form_error_not_a_500(client, bank_a):
 def test_the_audit_page_offers_no_way_to_change_entries(client, bank_a, entry):
     client.force_login(bank_a.head.user)
     assert client.post("/audit/", {"id": entry.pk}).status_code == 405
+
+
+def test_valid_filters_still_apply_beside_an_invalid_one(client, bank_a, entry):
+    client.force_login(bank_a.head.user)  # writes a "login" entry
+    response = client.get("/audit/", {"action": "view", "date_from": "not-a-date"})
+    assert list(response.context["entries"]) == [entry]
+    assert "date_from" in response.context["filter_form"].errors

@@ -95,3 +95,40 @@ def test_api_docs_and_schema_are_served_offline(client, bank_a):
     docs = client.get("/api/v1/docs/").content.decode()
     assert "swagger-ui" in docs
     assert "//cdn" not in docs and "unpkg" not in docs and "jsdelivr" not in docs
+
+
+def test_rms_and_advisors_do_not_get_the_supervisor_lists(client, bank_a):
+    for staff in (bank_a.rm, bank_a.advisor):
+        client.force_login(staff.user)
+        assert client.get(reverse("staff-list")).status_code == 404
+        assert client.get(reverse("branch-list")).status_code == 404
+    client.force_login(bank_a.supervisor.user)
+    assert client.get(reverse("branch-list")).status_code == 200
+
+
+def test_pagination_keeps_the_filters(client, bank_a, settings):
+    from tests.factories import StaffFactory
+
+    for _ in range(55):
+        StaffFactory(tenant=bank_a.tenant, branch=bank_a.sub, role="rm")
+    client.force_login(bank_a.head.user)
+    page = client.get(reverse("staff-list"), {"role": "rm"}).content.decode()
+    assert "role=rm&amp;page=2" in page
+
+
+def test_an_expired_form_gets_a_translated_page_not_djangos(bank_a):
+    from django.test import Client
+
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(bank_a.rm.user)
+    response = csrf_client.post(reverse("logout"))
+    assert response.status_code == 403
+    assert "表单已过期" in response.content.decode()
+
+
+def test_the_500_page_needs_no_database(rf):
+    from vipcrm.views import server_error
+
+    response = server_error(rf.get("/"))
+    assert response.status_code == 500
+    assert "出错了" in response.content.decode()

@@ -1,9 +1,24 @@
 """factory_boy factories. A child's tenant is its parent's, so one tenant= suffices."""
 
+import datetime
+from decimal import Decimal
+
 import factory
 from factory.django import DjangoModelFactory
 
-from customers.models import Client, ClientTeamMember
+from customers.models import (
+    Client,
+    ClientTeamMember,
+    FxRate,
+    HeldAwayAsset,
+    Holding,
+    LifeEvent,
+    Need,
+    Product,
+    Relationship,
+    RiskAssessment,
+    Tier,
+)
 from vipcrm.models import Branch, StaffProfile, Tenant, User
 from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
@@ -87,3 +102,89 @@ class ClientTeamMemberFactory(TenantOwnedFactory):
     client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
     staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
     role = ClientTeamMember.TeamRole.ADVISOR
+
+
+class TierFactory(TenantOwnedFactory):
+    class Meta:
+        model = Tier
+
+    code = factory.Sequence(lambda n: f"T{n}")
+    name = factory.Sequence(lambda n: f"等级{n}")
+    rank = factory.Sequence(lambda n: n + 1)
+    aum_floor = Decimal("500000.00")
+
+
+class ProductFactory(TenantOwnedFactory):
+    class Meta:
+        model = Product
+
+    code = factory.Sequence(lambda n: f"P{n:05d}")
+    name = factory.Sequence(lambda n: f"稳健理财{n}号")
+    category = Product.Category.WEALTH_MANAGEMENT
+    risk_level = "R2"
+    currency = "CNY"
+
+
+class HoldingFactory(TenantOwnedFactory):
+    class Meta:
+        model = Holding
+
+    external_id = factory.Sequence(lambda n: f"H{n:010d}")
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    product = factory.SubFactory(ProductFactory, tenant=factory.SelfAttribute("..tenant"))
+    balance = Decimal("100000.00")
+    currency = "CNY"
+    status = Holding.Status.ACTIVE
+
+
+class FxRateFactory(TenantOwnedFactory):
+    class Meta:
+        model = FxRate
+
+    currency = "USD"
+    date = factory.Sequence(lambda n: datetime.date(2026, 1, 1) + datetime.timedelta(days=n))
+    rate_to_cny = Decimal("7.10000000")
+
+
+class RiskAssessmentFactory(TenantOwnedFactory):
+    class Meta:
+        model = RiskAssessment
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    level = "C3"
+    assessed_on = datetime.date(2026, 6, 1)
+
+
+class NeedFactory(TenantOwnedFactory):
+    class Meta:
+        model = Need
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = Need.Kind.GROWTH
+
+
+class LifeEventFactory(TenantOwnedFactory):
+    class Meta:
+        model = LifeEvent
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = LifeEvent.Kind.RETIREMENT
+    occurs_on = datetime.date(2027, 3, 1)
+
+
+class RelationshipFactory(TenantOwnedFactory):
+    class Meta:
+        model = Relationship
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    related = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = Relationship.Kind.SPOUSE
+
+
+class HeldAwayAssetFactory(TenantOwnedFactory):
+    class Meta:
+        model = HeldAwayAsset
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = HeldAwayAsset.Kind.REAL_ESTATE
+    amount_cny = Decimal("3000000.00")

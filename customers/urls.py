@@ -1,0 +1,7 @@
+"""Pages of clients (mounted at /clients/)."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "customers"
+
+urlpatterns: list = []

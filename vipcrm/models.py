@@ -275,3 +275,31 @@ class NightlyRun(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.job} {self.run_date} {self.status}"
+
+
+class IdempotencyRecord(TenantOwnedModel):
+    """The first response to a request sent with an ``Idempotency-Key`` (kept 24 hours).
+
+    A repeat with the same key and body gets this response back without being applied
+    again; the same key with another body is a conflict (see ``vipcrm.idempotency``).
+    """
+
+    key = models.CharField(_("idempotency key"), max_length=255)
+    request_hash = models.CharField(_("request SHA-256"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("response status"))
+    response = models.JSONField(_("response body"))
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "key"], name="idempotency_key_unique_per_tenant"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "created_at"], name="idempotency_tenant_created_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

@@ -7,14 +7,32 @@ no route escapes the check by being forgotten.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from customers.models import Client
-from tests.factories import BranchFactory, ClientFactory, StaffFactory
+from customers.models import Client, Holding, Product
+from tests.factories import (
+    BranchFactory,
+    ClientFactory,
+    HoldingFactory,
+    ProductFactory,
+    StaffFactory,
+)
 from vipcrm.models import Branch, StaffProfile
 from vipcrm.services import api_token_create
 
 pytestmark = pytest.mark.django_db
 
-FACTORIES = {Branch: BranchFactory, StaffProfile: StaffFactory, Client: ClientFactory}
+
+def holding_factory(*, tenant, name):
+    # A holding has no name of its own: the marker goes into its product and client.
+    return HoldingFactory(tenant=tenant, product__name=name, client__name=name)
+
+
+FACTORIES = {
+    Branch: BranchFactory,
+    StaffProfile: StaffFactory,
+    Client: ClientFactory,
+    Product: ProductFactory,
+    Holding: holding_factory,
+}
 MARKER = "乙行机密"  # in the names of tenant B's objects; must never reach tenant A
 # The platform operator's admin is not a tenant route (tested in test_auth); the
 # language switch and logout take POSTs and show no data.

@@ -1,0 +1,260 @@
+"""The customers API: core-banking sync (writes) and the reading endpoints.
+
+Views are thin: rows come from the selectors below through the actor, writes go to
+``customers.sync``. The contract is ``shared/spec/sync-api.md``.
+"""
+
+import logging
+
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from pydantic import Field, create_model
+from rest_framework import exceptions, mixins, status
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from customers import sync
+from customers.filters import ClientFilter, FxRateFilter, HoldingFilter, ProductFilter
+from customers.models import Client, FxRate, Holding, Product
+from customers.selectors import client_list
+from customers.serializers import (
+    ClientDetailSerializer,
+    ClientSerializer,
+    FxRateSerializer,
+    HoldingSerializer,
+    ProductSerializer,
+    SyncResultSerializer,
+)
+from vipcrm.audit import audit_record
+from vipcrm.idempotency import (
+    IdempotencyError,
+    idempotency_lookup,
+    idempotency_request_hash,
+    idempotency_store,
+)
+from vipcrm.roles import Actor, visible_to
+from vipcrm.viewsets import TenantModelViewSet
+
+logger = logging.getLogger(__name__)
+
+# A generous cap in bytes: 5,000 records of the widest kind stay far below it.
+SYNC_MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+# --- Selectors of the reading endpoints ----------------------------------------------
+
+
+def client_api_list(*, actor: Actor) -> QuerySet[Client]:
+    return client_list(actor=actor).select_related("company")
+
+
+def holding_list(*, actor: Actor | None) -> QuerySet[Holding]:
+    """Holdings of the clients the actor may see."""
+    holdings = Holding.objects.select_related("client", "product")
+    if actor is not None and actor.sees_whole_tenant:
+        return holdings
+    return holdings.filter(client__in=visible_to(Client.objects.all(), actor).values("pk"))
+
+
+def product_list(*, actor: Actor | None) -> QuerySet[Product]:
+    """The bank's product catalogue: reference data every member of the tenant sees."""
+    return Product.objects.all() if actor is not None else Product.objects.none()
+
+
+def fx_rate_list(*, actor: Actor | None) -> QuerySet[FxRate]:
+    """The bank's FX rates: reference data every member of the tenant sees."""
+    return FxRate.objects.all() if actor is not None else FxRate.objects.none()
+
+
+# --- Reading -------------------------------------------------------------------------
+
+
+class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantModelViewSet):
+    """Clients. The detail adds holdings and the contact-plan summary, and is audited."""
+
+    selector = staticmethod(client_api_list)
+    serializer_class = ClientSerializer
+    filterset_class = ClientFilter
+    lookup_field = "external_id"
+    lookup_value_regex = "[^/]+"
+
+    def get_serializer_class(self):
+        return ClientDetailSerializer if self.action == "retrieve" else ClientSerializer
+
+    def get_queryset(self):
+        clients = super().get_queryset()
+        if self.action == "retrieve":
+            clients = clients.prefetch_related(
+                Prefetch(
+                    "holdings",
+                    queryset=Holding.objects.select_related("product").order_by(
+                        "matures_on", "external_id"
+                    ),
+                )
+            )
+        return clients
+
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        client = self.get_object()
+        audit_record(action="view", request=request, obj=client)
+        return Response(self.get_serializer(client).data)
+
+
+class HoldingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantModelViewSet):
+    selector = staticmethod(holding_list)
+    serializer_class = HoldingSerializer
+    filterset_class = HoldingFilter
+    lookup_field = "external_id"
+    lookup_value_regex = "[^/]+"
+
+
+class ProductViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantModelViewSet):
+    selector = staticmethod(product_list)
+    serializer_class = ProductSerializer
+    filterset_class = ProductFilter
+    lookup_field = "code"
+    lookup_value_regex = "[^/]+"
+
+
+class FxRateViewSet(mixins.ListModelMixin, TenantModelViewSet):
+    selector = staticmethod(fx_rate_list)
+    serializer_class = FxRateSerializer
+    filterset_class = FxRateFilter
+
+
+# --- Sync ----------------------------------------------------------------------------
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with the current state.")
+
+
+def _request_body(request: Request) -> bytes:
+    """The raw body, read past Django's form-size limit (a batch may be megabytes)."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise exceptions.ParseError(_("Invalid Content-Length.")) from None
+    if length > SYNC_MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    stream = request.stream if length else None
+    body = stream.read(SYNC_MAX_BODY_BYTES + 1) if stream is not None else b""
+    if len(body) > SYNC_MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    return body
+
+
+class SyncView(APIView):
+    """``POST /api/v1/sync/<kind>/``: upsert up to 5,000 records of one kind."""
+
+    kind = ""
+    # The body is read raw (see _request_body); JSON is the only documented type.
+    parser_classes = [JSONParser]
+
+    def post(self, request: Request) -> Response:
+        body = _request_body(request)
+        key = request.headers.get("Idempotency-Key")
+        request_hash = ""
+        try:
+            if key is not None:
+                request_hash = idempotency_request_hash(
+                    method=request.method, path=request.path, body=body
+                )
+                stored = idempotency_lookup(key=key, request_hash=request_hash)
+                if stored is not None:
+                    return Response(
+                        stored.data,
+                        status=stored.status_code,
+                        headers={"Idempotent-Replayed": "true"},
+                    )
+        except IdempotencyError as exc:
+            raise (Conflict if exc.status == 409 else exceptions.ParseError)(exc.detail) from None
+        try:
+            records = sync.sync_batch_parse(body)
+        except sync.BatchRefused as exc:
+            raise exceptions.ParseError(exc.detail) from None
+        try:
+            with transaction.atomic():
+                result = sync.sync_batch_apply(kind=self.kind, records=records)
+        except (IntegrityError, OperationalError):
+            # A concurrent writer won a race on the same rows: nothing of this batch was
+            # applied (the savepoint rolled back); the batch can simply be sent again.
+            logger.exception("sync of %s rolled back", self.kind)
+            raise Conflict(
+                _("The batch collided with a concurrent change and was not applied; send it again.")
+            ) from None
+        data = result.as_dict()
+        if key is not None:
+            idempotency_store(key=key, request_hash=request_hash, status_code=200, data=data)
+        return Response(data)
+
+
+def _sync_view(kind: str, record: type[sync.SyncRecord]) -> type[SyncView]:
+    """A ``SyncView`` for ``kind`` whose OpenAPI operation documents its record fields."""
+    name = "".join(part.title() for part in kind.split("-"))
+    batch = create_model(
+        f"{name}SyncBatch",
+        records=(list[record], Field(max_length=sync.MAX_RECORDS)),
+    )
+    schema = extend_schema(
+        operation_id=f"sync_{kind.replace('-', '_')}",
+        tags=["sync"],
+        summary=f"Upsert {kind} (at most {sync.MAX_RECORDS:,} records)",
+        description=(
+            "Upsert by key within the caller's tenant. Each record is validated on its own: "
+            "valid records are applied, invalid ones are reported in `errors` with their "
+            "index, key and per-field messages. On update an omitted optional field keeps "
+            "its value and `null` clears it. Needs a token with the `write` scope."
+        ),
+        request=batch,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                location=OpenApiParameter.HEADER,
+                required=False,
+                description=(
+                    "A repeat with the same key and body within 24 hours returns the first "
+                    "response without applying anything; the same key with another body is 409."
+                ),
+            )
+        ],
+        responses={
+            200: SyncResultSerializer,
+            400: OpenApiResponse(description="Not JSON, no `records` list, or > 5,000 records."),
+            401: OpenApiResponse(description="No or bad token."),
+            403: OpenApiResponse(description="The token lacks the `write` scope."),
+            409: OpenApiResponse(description="Idempotency-Key reused for another body."),
+            413: OpenApiResponse(description="The body is too large."),
+        },
+    )
+    view = type(f"{name}SyncView", (SyncView,), {"kind": kind, "__doc__": SyncView.__doc__})
+    view.post = schema(_copy_post())
+    return view
+
+
+def _copy_post():
+    # Each kind needs its own function object: extend_schema annotates the function.
+    def post(self, request: Request) -> Response:
+        return SyncView.post(self, request)
+
+    return post
+
+
+SYNC_VIEWS = {
+    "branches": _sync_view("branches", sync.BranchRecord),
+    "staff": _sync_view("staff", sync.StaffRecord),
+    "products": _sync_view("products", sync.ProductRecord),
+    "fx-rates": _sync_view("fx-rates", sync.FxRateRecord),
+    "clients": _sync_view("clients", sync.ClientRecord),
+    "holdings": _sync_view("holdings", sync.HoldingRecord),
+}

@@ -11,7 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from pydantic import Field, create_model
-from rest_framework import exceptions, mixins, status
+from rest_framework import exceptions, mixins, permissions, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,6 +36,7 @@ from vipcrm.idempotency import (
     idempotency_request_hash,
     idempotency_store,
 )
+from vipcrm.permissions import HasTenantAccess
 from vipcrm.roles import Actor, visible_to
 from vipcrm.viewsets import TenantModelViewSet
 
@@ -154,10 +155,21 @@ def _request_body(request: Request) -> bytes:
     return body
 
 
+class IsIntegration(permissions.BasePermission):
+    """Sync writes across the whole tenant, past every role's scope: tokens only."""
+
+    message = _("Sync is for integrations: use an API token with the write scope.")
+
+    def has_permission(self, request: Request, view) -> bool:
+        actor = getattr(request, "actor", None)
+        return actor is not None and actor.is_integration
+
+
 class SyncView(APIView):
     """``POST /api/v1/sync/<kind>/``: upsert up to 5,000 records of one kind."""
 
     kind = ""
+    permission_classes = [HasTenantAccess, IsIntegration]
     # The body is read raw (see _request_body); JSON is the only documented type.
     parser_classes = [JSONParser]
 
@@ -232,7 +244,9 @@ def _sync_view(kind: str, record: type[sync.SyncRecord]) -> type[SyncView]:
             200: SyncResultSerializer,
             400: OpenApiResponse(description="Not JSON, no `records` list, or > 5,000 records."),
             401: OpenApiResponse(description="No or bad token."),
-            403: OpenApiResponse(description="The token lacks the `write` scope."),
+            403: OpenApiResponse(
+                description="Not an integration token, or one without the `write` scope."
+            ),
             409: OpenApiResponse(description="Idempotency-Key reused for another body."),
             413: OpenApiResponse(description="The body is too large."),
         },

@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+import datetime
+import re
+from dataclasses import dataclass
+from decimal import Decimal
 
-from customers.models import Client, ClientTeamMember
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.utils import timezone
+
+from customers.models import (
+    RISK_VALIDITY_DAYS,
+    Client,
+    ClientTeamMember,
+    FxRate,
+    HeldAwayAsset,
+    Holding,
+    LifeEvent,
+    Need,
+    Relationship,
+    RiskAssessment,
+    Tier,
+)
 from customers.validators import mask_id_number, mask_mobile
-from vipcrm.roles import Actor, Role, visible_to
+from vipcrm.models import Branch, StaffProfile
+from vipcrm.roles import Actor, Role, branch_subtree_ids, visible_to
+
+CENT = Decimal("0.01")
 
 
 def client_list(*, actor: Actor) -> QuerySet[Client]:
@@ -56,3 +87,363 @@ def book_overview(*, actor: Actor) -> dict | None:
     if actor.role == Role.RM:
         context["own_count"] = clients.filter(owner_rm=actor.staff).count()
     return context
+
+
+# --- The client list: search, filters, sorting -----------------------------------------
+
+# Sort keys of the client list → ORDER BY. Each ends in the primary key, so pages never
+# overlap or skip rows, and each matches an index of ``Client`` (read forwards or
+# backwards) so a page of a million-client tenant is an index range scan.
+CLIENT_SORTS: dict[str, tuple] = {
+    "name": ("name", "pk"),
+    "-aum": ("-aum_cny", "pk"),
+    "aum": ("aum_cny", "-pk"),
+    "external_id": ("external_id",),
+    "risk_assessed": (F("risk_assessed_on").asc(nulls_last=True), "pk"),
+}
+MOBILE_SUFFIX = re.compile(r"^\d{4}$")
+# Names of one or two characters (a surname, or a surname and one more) are searched
+# as a prefix: a trigram index needs three characters to narrow a "contains" search.
+SHORT_NAME = 2
+
+
+def client_search(
+    *,
+    actor: Actor,
+    query: str = "",
+    branch: Branch | None = None,
+    owner_rm: StaffProfile | None = None,
+    tier: Tier | None = None,
+    risk_level: str = "",
+    risk_expired: bool | None = None,
+    is_entrepreneur: bool | None = None,
+    maturing_within_days: int | None = None,
+    sort: str = "name",
+    today: datetime.date | None = None,
+) -> QuerySet[Client]:
+    """The actor's clients (``client_list``) narrowed by the list page's search and filters.
+
+    ``query``: four digits are the last four of the mobile (the indexed generated
+    column); anything else is a customer number (exact) or a name (prefix for one or two
+    characters, else contains). ``branch`` includes its sub-branches. ``risk_expired``:
+    True = never assessed or assessed 365+ days ago; False = a valid assessment.
+    ``maturing_within_days``: clients with an active holding maturing from today to
+    today + N days.
+    """
+    today = today or timezone.localdate()
+    clients = client_list(actor=actor)
+    query = query.strip()
+    if query:
+        if MOBILE_SUFFIX.match(query):
+            match = Q(mobile_last4=query) | Q(external_id=query)
+        elif len(query) <= SHORT_NAME:
+            match = Q(name__startswith=query) | Q(external_id=query)
+        else:
+            match = Q(name__contains=query) | Q(external_id=query)
+        clients = clients.filter(match)
+    if branch is not None:
+        clients = clients.filter(branch__in=branch_subtree_ids(branch.pk))
+    if owner_rm is not None:
+        clients = clients.filter(owner_rm=owner_rm)
+    if tier is not None:
+        clients = clients.filter(tier=tier)
+    if risk_level:
+        clients = clients.filter(risk_level=risk_level)
+    if risk_expired is not None:
+        expired = (
+            Q(risk_level="")
+            | Q(risk_assessed_on__isnull=True)
+            | Q(risk_assessed_on__lte=today - datetime.timedelta(days=RISK_VALIDITY_DAYS))
+        )
+        clients = clients.filter(expired if risk_expired else ~expired)
+    if is_entrepreneur is not None:
+        clients = clients.filter(is_entrepreneur=is_entrepreneur)
+    if maturing_within_days is not None:
+        maturing = Holding.objects.filter(
+            client=OuterRef("pk"),
+            status=Holding.Status.ACTIVE,
+            matures_on__gte=today,
+            matures_on__lte=today + datetime.timedelta(days=maturing_within_days),
+        )
+        clients = clients.filter(Exists(maturing))
+    return clients.order_by(*CLIENT_SORTS.get(sort, CLIENT_SORTS["name"]))
+
+
+def client_filter_choices(*, actor: Actor) -> dict[str, QuerySet]:
+    """What the list's filters offer: branches, owner RMs and tiers the actor may pick."""
+    return {
+        "branches": visible_to(Branch.objects.all(), actor).order_by("code"),
+        # Owner RMs among the staff the actor may see (an RM sees only themself).
+        "owner_rms": visible_to(StaffProfile.objects.filter(role=Role.RM), actor).order_by(
+            "name", "code"
+        ),
+        "tiers": Tier.objects.order_by("-rank"),
+    }
+
+
+# --- The client 360 page -------------------------------------------------------------
+
+MATURITY_NOTICE_DAYS = 30  # a holding maturing within this many days is flagged
+RISK_EXPIRY_NOTICE_DAYS = 30  # an assessment expiring within this many days is flagged
+
+
+def client_detail_queryset(*, actor: Actor) -> QuerySet[Client]:
+    """``client_list`` with what the 360 page's header and profile show, in one query."""
+    return client_list(actor=actor).select_related("company", "referrer")
+
+
+def fx_rates_to_cny(*, currencies: set[str], on: datetime.date) -> dict[str, Decimal]:
+    """The latest rate on or before ``on`` of each currency (CNY is 1), in one query."""
+    rates = {"CNY": Decimal("1")}
+    foreign = currencies - {"CNY"}
+    if foreign:
+        latest_date = (
+            FxRate.objects.filter(currency=OuterRef("currency"), date__lte=on)
+            .order_by("-date")
+            .values("date")[:1]
+        )
+        rates.update(
+            FxRate.objects.filter(currency__in=foreign, date=Subquery(latest_date)).values_list(
+                "currency", "rate_to_cny"
+            )
+        )
+    return rates
+
+
+@dataclass
+class HoldingGroup:
+    category: str
+    label: str
+    holdings: list[Holding]
+    subtotal_cny: Decimal
+
+
+@dataclass
+class HoldingsSummary:
+    groups: list[HoldingGroup]  # active holdings by product category, largest first
+    closed: list[Holding]
+    total_cny: Decimal
+    unconverted: list[str]  # currencies without an FX rate: their CNY value is unknown
+
+
+def client_holdings(*, client: Client, today: datetime.date | None = None) -> HoldingsSummary:
+    """The client's holdings grouped by product category, each valued in CNY.
+
+    Two queries whatever the number of holdings: the holdings with their products, and
+    the FX rates of their currencies. Each holding gets ``balance_cny`` (None without a
+    rate) and ``matures_in_days`` (set when active and maturing within 30 days).
+    """
+    today = today or timezone.localdate()
+    holdings = list(
+        Holding.objects.filter(client=client)
+        .select_related("product")
+        .order_by("product__category", "matures_on", "external_id")
+    )
+    rates = fx_rates_to_cny(currencies={h.currency for h in holdings}, on=today)
+    groups: dict[str, HoldingGroup] = {}
+    closed, unconverted = [], set()
+    for holding in holdings:
+        rate = rates.get(holding.currency)
+        holding.balance_cny = None if rate is None else (holding.balance * rate).quantize(CENT)
+        holding.matures_in_days = None
+        if holding.status == Holding.Status.CLOSED:
+            closed.append(holding)
+            continue
+        if rate is None:
+            unconverted.add(holding.currency)
+        if holding.matures_on is not None:
+            days = (holding.matures_on - today).days
+            if 0 <= days <= MATURITY_NOTICE_DAYS:
+                holding.matures_in_days = days
+        category = holding.product.category
+        group = groups.setdefault(
+            category,
+            HoldingGroup(category, holding.product.get_category_display(), [], Decimal("0")),
+        )
+        group.holdings.append(holding)
+        group.subtotal_cny += holding.balance_cny or Decimal("0")
+    ordered = sorted(groups.values(), key=lambda g: g.subtotal_cny, reverse=True)
+    return HoldingsSummary(
+        groups=ordered,
+        closed=closed,
+        total_cny=sum((g.subtotal_cny for g in ordered), Decimal("0")),
+        unconverted=sorted(unconverted),
+    )
+
+
+def client_held_away_assets(*, client: Client) -> list[HeldAwayAsset]:
+    return list(HeldAwayAsset.objects.filter(client=client).order_by("-amount_cny", "pk"))
+
+
+@dataclass
+class AllocationSlice:
+    key: str
+    label: str
+    amount: Decimal
+    at_bank: bool
+    share: Decimal = Decimal("0")  # of the whole wallet, 0–100
+
+
+@dataclass
+class Allocation:
+    slices: list[AllocationSlice]
+    bank_total: Decimal
+    held_away_total: Decimal
+    share_of_wallet: Decimal | None  # AUM / (AUM + held-away), 0–100; None when both are 0
+
+
+def client_allocation(
+    *, client: Client, holdings: HoldingsSummary, held_away: list[HeldAwayAsset]
+) -> Allocation:
+    """Where the client's wealth sits: the bank's products by category, then what is
+    held away by kind. The share of wallet uses the client's AUM (``aum_cny``)."""
+    slices = [
+        AllocationSlice(g.category, g.label, g.subtotal_cny, at_bank=True)
+        for g in holdings.groups
+        if g.subtotal_cny > 0
+    ]
+    away: dict[str, AllocationSlice] = {}
+    for asset in held_away:
+        slice_ = away.setdefault(
+            asset.kind,
+            AllocationSlice(
+                f"away-{asset.kind}", asset.get_kind_display(), Decimal("0"), at_bank=False
+            ),
+        )
+        slice_.amount += asset.amount_cny
+    slices += sorted((s for s in away.values() if s.amount > 0), key=lambda s: -s.amount)
+    whole = sum((s.amount for s in slices), Decimal("0"))
+    for slice_ in slices:
+        slice_.share = (slice_.amount * 100 / whole).quantize(Decimal("0.1")) if whole else 0
+    held_away_total = sum((a.amount_cny for a in held_away), Decimal("0"))
+    wallet = client.aum_cny + held_away_total
+    share = (client.aum_cny * 100 / wallet).quantize(Decimal("0.1")) if wallet > 0 else None
+    return Allocation(
+        slices=slices,
+        bank_total=holdings.total_cny,
+        held_away_total=held_away_total,
+        share_of_wallet=share,
+    )
+
+
+def client_risk_history(*, client: Client) -> list[RiskAssessment]:
+    return list(RiskAssessment.objects.filter(client=client).order_by("-assessed_on"))
+
+
+@dataclass
+class RiskStatus:
+    level: str
+    level_label: str
+    assessed_on: datetime.date | None
+    expires_on: datetime.date | None
+    state: str  # "missing", "expired", "expiring" (within 30 days) or "valid"
+    days_left: int | None
+
+
+def client_risk_status(*, client: Client, today: datetime.date | None = None) -> RiskStatus:
+    today = today or timezone.localdate()
+    expires = client.risk_expires_on
+    if not client.risk_level or expires is None:
+        state, days_left = "missing", None
+    else:
+        days_left = (expires - today).days
+        if not client.risk_is_valid(today):
+            state = "expired"
+        elif days_left <= RISK_EXPIRY_NOTICE_DAYS:
+            state = "expiring"
+        else:
+            state = "valid"
+    return RiskStatus(
+        level=client.risk_level,
+        level_label=client.get_risk_level_display() if client.risk_level else "",
+        assessed_on=client.risk_assessed_on,
+        expires_on=expires,
+        state=state,
+        days_left=days_left,
+    )
+
+
+def client_needs(*, client: Client) -> dict[str, list[Need]]:
+    needs = list(Need.objects.filter(client=client).order_by("-identified_on", "pk"))
+    return {
+        "open": [n for n in needs if n.is_open],
+        "addressed": [n for n in needs if not n.is_open],
+    }
+
+
+def client_life_events(
+    *, client: Client, today: datetime.date | None = None
+) -> dict[str, list[LifeEvent]]:
+    """Upcoming events soonest first, then past ones most recent first."""
+    today = today or timezone.localdate()
+    events = list(LifeEvent.objects.filter(client=client).order_by("occurs_on", "pk"))
+    return {
+        "upcoming": [e for e in events if e.occurs_on >= today],
+        "past": [e for e in events if e.occurs_on < today][::-1],
+    }
+
+
+# How a relationship reads from the other side: A is B's child ⇔ B is A's parent.
+INVERSE_KIND = {
+    Relationship.Kind.CHILD: Relationship.Kind.PARENT,
+    Relationship.Kind.PARENT: Relationship.Kind.CHILD,
+}
+
+
+@dataclass
+class RelatedClient:
+    relationship: Relationship
+    other: Client
+    kind: str
+    kind_label: str
+    is_household: bool
+    visible: bool = False  # the viewer may open the other client's page
+
+
+def client_relationships(*, client: Client) -> list[RelatedClient]:
+    """Ties recorded on either side, read from ``client``'s point of view (one query)."""
+    ties = Relationship.objects.filter(Q(client=client) | Q(related=client)).select_related(
+        "client", "related"
+    )
+    found = []
+    for tie in ties:
+        if tie.client_id == client.pk:
+            other, kind = tie.related, tie.kind
+        else:
+            other, kind = tie.client, INVERSE_KIND.get(tie.kind, tie.kind)
+        found.append(
+            RelatedClient(
+                relationship=tie,
+                other=other,
+                kind=kind,
+                kind_label=Relationship.Kind(kind).label,
+                is_household=kind in Relationship.HOUSEHOLD,
+            )
+        )
+    found.sort(key=lambda r: (not r.is_household, r.kind, r.other.name))
+    return found
+
+
+def client_referrals(*, client: Client, limit: int = 20) -> list[Client]:
+    """Clients this client referred to the bank (newest first)."""
+    return list(Client.objects.filter(referrer=client).order_by("-created_at", "-pk")[:limit])
+
+
+def clients_visible_among(*, actor: Actor, ids: set[int]) -> set[int]:
+    """Which of ``ids`` the actor may open: one query, for links to related clients."""
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return set()
+    return set(visible_to(Client.objects.filter(pk__in=ids), actor).values_list("pk", flat=True))
+
+
+def client_team(*, client: Client) -> dict[str, list[ClientTeamMember]]:
+    members = list(
+        ClientTeamMember.objects.filter(client=client)
+        .select_related("staff", "staff__branch")
+        .order_by("role", "-credit_share", "staff__name")
+    )
+    return {
+        "secondary_rms": [m for m in members if m.role == ClientTeamMember.TeamRole.SECONDARY_RM],
+        "advisors": [m for m in members if m.role == ClientTeamMember.TeamRole.ADVISOR],
+    }

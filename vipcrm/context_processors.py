@@ -8,6 +8,7 @@ from vipcrm.roles import Role
 # (url name, label, roles that see it; None = every staff role)
 NAVIGATION = [
     ("home", _("My day"), None),
+    ("customers:client-list", _("Clients"), None),
     ("staff-list", _("Staff"), (Role.SUPERVISOR, Role.HEAD_OFFICE)),
     ("branch-list", _("Branches"), (Role.SUPERVISOR, Role.HEAD_OFFICE)),
     ("audit-log", _("Audit log"), (Role.HEAD_OFFICE,)),
@@ -15,8 +16,9 @@ NAVIGATION = [
 
 
 def _section(url_name: str | None) -> str | None:
-    """``staff-detail`` belongs to the ``staff`` section, like ``staff-list``."""
-    return url_name.rsplit("-", 1)[0] if url_name else None
+    """``staff-detail`` belongs to the ``staff`` section, like ``staff-list``; and
+    ``customers:client-need-add`` to the ``client`` section, like ``client-list``."""
+    return url_name.rsplit(":", 1)[-1].split("-", 1)[0] if url_name else None
 
 
 def navigation(request) -> dict:

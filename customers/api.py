@@ -192,12 +192,10 @@ class SyncView(APIView):
         except IdempotencyError as exc:
             raise (Conflict if exc.status == 409 else exceptions.ParseError)(exc.detail) from None
         try:
-            records = sync.sync_batch_parse(body)
+            with transaction.atomic():
+                result = sync.sync_batch_apply(kind=self.kind, body=body)
         except sync.BatchRefused as exc:
             raise exceptions.ParseError(exc.detail) from None
-        try:
-            with transaction.atomic():
-                result = sync.sync_batch_apply(kind=self.kind, records=records)
         except (IntegrityError, OperationalError):
             # A concurrent writer won a race on the same rows: nothing of this batch was
             # applied (the savepoint rolled back); the batch can simply be sent again.
@@ -211,7 +209,7 @@ class SyncView(APIView):
         return Response(data)
 
 
-def _sync_view(kind: str, record: type[sync.SyncRecord]) -> type[SyncView]:
+def _sync_view(kind: str, record: type) -> type[SyncView]:
     """A ``SyncView`` for ``kind`` whose OpenAPI operation documents its record fields."""
     name = "".join(part.title() for part in kind.split("-"))
     batch = create_model(

@@ -22,19 +22,27 @@ runs this inside the request's transaction, bound to its tenant.
 """
 
 import datetime
+import functools
 import json
-import re
 from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, Decimal
-from typing import Annotated, Any, ClassVar, NoReturn
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal, NoReturn, Required
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema
+from pydantic import (
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from customers.aum import client_aum_refresh
 from customers.models import (
@@ -63,266 +71,202 @@ class BatchRefused(Exception):
         self.detail = detail
 
 
-# --- Field types: one function per kind of value, with the contract's messages ---------
+# --- Field types -----------------------------------------------------------------------
+# Native pydantic constraints, checked in Rust: the whole batch is validated in one call
+# straight from the request body, in strict JSON mode (a string is never a number, a date
+# is only YYYY-MM-DD, a boolean only true/false). Only checks with no native form (the
+# GB 11643 check digit, the mobile pattern, email) run in Python.
 
 
 def _invalid(message: Any) -> NoReturn:
     raise PydanticCustomError("invalid", "{message}", {"message": str(message)})
 
 
-def _text(max_length: int, *, blank: bool = False):
-    def check(value: Any) -> str:
-        if not isinstance(value, str):
-            _invalid(_("Must be a string."))
-        value = value.strip()
-        if not value and not blank:
-            _invalid(_("May not be blank."))
-        if len(value) > max_length:
-            _invalid(_("At most %(limit)d characters.") % {"limit": max_length})
-        return value
-
-    return check
-
-
-def _choice(choices: tuple[str, ...]):
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or value not in choices:
-            _invalid(_("Must be one of: %(choices)s.") % {"choices": ", ".join(choices)})
-        return value
-
-    return check
-
-
-DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-DECIMAL_PATTERN = re.compile(r"^-?\d+(?:\.\d+)?$")
-CURRENCY_PATTERN = re.compile(r"^[A-Z]{3}$")
-
-
-def _date(value: Any) -> datetime.date:
-    if not isinstance(value, str) or not DATE_PATTERN.match(value):
-        _invalid(_("Must be a date as YYYY-MM-DD."))
-    try:
-        return datetime.date.fromisoformat(value)
-    except ValueError:
-        _invalid(_("Not a real date."))
-
-
-def _decimal(max_digits: int, places: int, *, positive: bool = False):
-    quantum = Decimal(1).scaleb(-places)
-    limit = Decimal(10) ** (max_digits - places)
-
-    def check(value: Any) -> Decimal:
-        # JSON numbers arrive as Decimal (the body is parsed with parse_float=Decimal).
-        if isinstance(value, str) and DECIMAL_PATTERN.match(value.strip()):
-            number = Decimal(value.strip())
-        elif isinstance(value, Decimal | int) and not isinstance(value, bool):
-            number = Decimal(value)
-        else:
-            _invalid(_('Must be a decimal number in a string, such as "1250000.00".'))
-        if not number.is_finite():
-            _invalid(_("Must be a finite number."))
-        # The size first: quantizing a huge number would overflow the decimal context.
-        if abs(number) >= limit:
-            _invalid(_("Must be less than %(limit)s.") % {"limit": f"{limit:,.0f}"})
-        if number != number.quantize(quantum, rounding=ROUND_DOWN):
-            _invalid(_("At most %(places)d decimal places.") % {"places": places})
-        if positive and number <= 0:
-            _invalid(_("Must be greater than 0."))
-        if number < 0:
-            _invalid(_("May not be negative."))
-        return number.quantize(quantum)
-
-    return check
-
-
-def _currency(value: Any) -> str:
-    if not isinstance(value, str) or not CURRENCY_PATTERN.match(value):
-        _invalid(_("Must be an ISO 4217 currency code: three capital letters, such as CNY."))
-    return value
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        _invalid(_("Must be true or false."))
-    return value
-
-
-def _email(max_length: int):
-    text = _text(max_length, blank=True)
-
-    def check(value: Any) -> str:
-        value = text(value)
-        if value:
-            try:
-                validate_email(value)
-            except DjangoValidationError:
-                _invalid(_("Not a valid email address."))
-        return value
-
-    return check
-
-
-def _id_number(value: Any) -> str:
-    if not isinstance(value, str):
-        _invalid(_("Must be a string."))
-    value = value.strip().upper()
-    if value and (error := id_number_error(value)):
-        _invalid(error)
-    return value
-
-
-def _mobile(value: Any) -> str:
-    if not isinstance(value, str):
-        _invalid(_("Must be a string."))
-    value = value.strip()
-    if value and (error := mobile_error(value)):
-        _invalid(error)
-    return value
-
-
-def required(check, schema: dict) -> Any:
-    """A required field: present and not null."""
-
-    def run(value: Any) -> Any:
-        if value is None:
-            _invalid(_("This field is required and may not be null."))
-        return check(value)
-
-    return Annotated[Any, BeforeValidator(run), WithJsonSchema(schema)]
-
-
-def optional(check, schema: dict) -> Any:
-    """An optional field: omitted keeps the stored value, ``null`` clears it."""
-
-    def run(value: Any) -> Any:
-        return None if value is None else check(value)
-
-    return Annotated[Any, BeforeValidator(run), WithJsonSchema({**schema, "nullable": True})]
-
-
 def _max(model: type[models.Model], name: str) -> int:
     return model._meta.get_field(name).max_length
 
 
-def _string(max_length: int) -> dict:
-    return {"type": "string", "maxLength": max_length}
+def text(model: type[models.Model], name: str, *, blank: bool = False) -> Any:
+    """A string as long as ``model.name`` allows, stripped; blank only if ``blank``."""
+    return Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=0 if blank else 1, max_length=_max(model, name)
+        ),
+    ]
 
 
-DATE_SCHEMA = {"type": "string", "format": "date", "example": "2026-06-30"}
-MONEY_SCHEMA = {"type": "string", "format": "decimal", "example": "1250000.00"}
-RATE_SCHEMA = {"type": "string", "format": "decimal", "example": "7.12345678"}
-CURRENCY_SCHEMA = {"type": "string", "pattern": "^[A-Z]{3}$", "example": "USD"}
-BOOLEAN_SCHEMA = {"type": "boolean"}
-
-
-def _enum(choices: tuple[str, ...]) -> dict:
-    # A pattern, not an OpenAPI enum: enum components named after the field would collide
-    # with the (labelled) enums of the reading serializers in the generated schema.
-    return {
+def one_of(values: tuple[str, ...]) -> Any:
+    # Documented as a pattern, not an OpenAPI enum: enum components named after the field
+    # would collide with the (labelled) enums of the reading serializers in the schema.
+    schema = {
         "type": "string",
-        "pattern": f"^({'|'.join(choices)})$",
-        "description": f"One of: {', '.join(choices)}.",
+        "pattern": f"^({'|'.join(values)})$",
+        "description": f"One of: {', '.join(values)}.",
     }
+    return Annotated[Literal[values], WithJsonSchema(schema)]
 
 
-ROLES = tuple(Role.values)
-CATEGORIES = tuple(Product.Category.values)
-PRODUCT_RISKS = tuple(ProductRisk.values)
-CLIENT_RISKS = tuple(RiskLevel.values)
-GENDERS = tuple(Client.Gender.values)
-HOLDING_STATUSES = tuple(Holding.Status.values)
+def amount(max_digits: int, places: int, *, positive: bool = False) -> Any:
+    bound = {"gt": 0} if positive else {"ge": 0}
+    example = "7.12345678" if places > 2 else "1250000.00"
+    return Annotated[
+        Decimal,
+        Field(max_digits=max_digits, decimal_places=places, **bound),
+        WithJsonSchema({"type": "string", "format": "decimal", "example": example}),
+    ]
 
 
-def _required_text(model, name):
-    return required(_text(_max(model, name)), _string(_max(model, name)))
+def _email_error(value: str) -> str | None:
+    try:
+        validate_email(value)
+    except DjangoValidationError:
+        return str(_("Not a valid email address."))
+    return None
 
 
-def _optional_text(model, name):
-    return optional(_text(_max(model, name), blank=True), _string(_max(model, name)))
+# Checks with no native form run per value, and only on a value that is new or changed:
+# a value equal to the stored one was checked when it arrived. Each returns the error.
+VALUE_CHECKS = {"id_number": id_number_error, "mobile": mobile_error, "email": _email_error}
+
+CURRENCY = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    WithJsonSchema({"type": "string", "example": "USD"}),
+]
+DATE = Annotated[datetime.date, WithJsonSchema({"type": "string", "format": "date"})]
+ID_NUMBER = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, max_length=18),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{17}[\dXx]$", "description": "GB 11643"}),
+]
+MOBILE = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=11),
+    WithJsonSchema({"type": "string", "pattern": r"^1[3-9]\d{9}$"}),
+]
+
+
+def email(model: type[models.Model]) -> Any:
+    return Annotated[
+        text(model, "email", blank=True), WithJsonSchema({"type": "string", "format": "email"})
+    ]
 
 
 # --- Records: what each kind accepts (unknown fields are ignored) ------------------------
+# TypedDicts, so a validated record holds exactly the fields that were sent: an omitted
+# field is absent (keeps its stored value), ``null`` is None (clears it).
+
+STRICT = ConfigDict(strict=True, extra="ignore")
 
 
-class SyncRecord(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class BranchRecord(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    code: Required[text(Branch, "code")]
+    name: Required[text(Branch, "name")]
+    parent_code: text(Branch, "code") | None
 
 
-class BranchRecord(SyncRecord):
-    code: _required_text(Branch, "code")
-    name: _required_text(Branch, "name")
-    parent_code: optional(_text(_max(Branch, "code")), _string(_max(Branch, "code"))) = None
+class StaffRecord(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    code: Required[text(StaffProfile, "code")]
+    name: Required[text(StaffProfile, "name")]
+    branch_code: Required[text(Branch, "code")]
+    role: Required[one_of(tuple(Role.values))]
+    email: email(StaffProfile) | None
 
 
-class StaffRecord(SyncRecord):
-    code: _required_text(StaffProfile, "code")
-    name: _required_text(StaffProfile, "name")
-    branch_code: _required_text(Branch, "code")
-    role: required(_choice(ROLES), _enum(ROLES))
-    email: optional(_email(_max(StaffProfile, "email")), {"type": "string", "format": "email"}) = (
-        None
-    )
+class ProductRecord(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    code: Required[text(Product, "code")]
+    name: Required[text(Product, "name")]
+    category: Required[one_of(tuple(Product.Category.values))]
+    risk_level: Required[one_of(tuple(ProductRisk.values))]
+    currency: CURRENCY | None
 
 
-class ProductRecord(SyncRecord):
-    code: _required_text(Product, "code")
-    name: _required_text(Product, "name")
-    category: required(_choice(CATEGORIES), _enum(CATEGORIES))
-    risk_level: required(_choice(PRODUCT_RISKS), _enum(PRODUCT_RISKS))
-    currency: optional(_currency, CURRENCY_SCHEMA) = None
+class FxRateRecord(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    currency: Required[CURRENCY]
+    date: Required[DATE]
+    rate_to_cny: Required[amount(18, 8, positive=True)]
 
 
-class FxRateRecord(SyncRecord):
-    currency: required(_currency, CURRENCY_SCHEMA)
-    date: required(_date, DATE_SCHEMA)
-    rate_to_cny: required(_decimal(18, 8, positive=True), RATE_SCHEMA)
+class ClientRecord(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    external_id: Required[text(Client, "external_id")]
+    name: Required[text(Client, "name")]
+    branch_code: Required[text(Branch, "code")]
+    rm_code: text(StaffProfile, "code") | None
+    gender: one_of(tuple(Client.Gender.values)) | None
+    birth_date: DATE | None
+    id_number: ID_NUMBER | None
+    mobile: MOBILE | None
+    email: email(Client) | None
+    occupation: text(Client, "occupation", blank=True) | None
+    is_entrepreneur: bool | None
+    company_external_id: text(Client, "external_id") | None
+    risk_level: one_of(tuple(RiskLevel.values)) | None
+    risk_assessed_on: DATE | None
 
 
-class ClientRecord(SyncRecord):
-    external_id: _required_text(Client, "external_id")
-    name: _required_text(Client, "name")
-    branch_code: _required_text(Branch, "code")
-    rm_code: optional(_text(_max(StaffProfile, "code")), _string(_max(StaffProfile, "code"))) = None
-    gender: optional(_choice(GENDERS), _enum(GENDERS)) = None
-    birth_date: optional(_date, DATE_SCHEMA) = None
-    id_number: optional(
-        _id_number, {"type": "string", "pattern": r"^\d{17}[\dX]$", "description": "GB 11643"}
-    ) = None
-    mobile: optional(_mobile, {"type": "string", "pattern": r"^1[3-9]\d{9}$"}) = None
-    email: optional(_email(_max(Client, "email")), {"type": "string", "format": "email"}) = None
-    occupation: _optional_text(Client, "occupation") = None
-    is_entrepreneur: optional(_boolean, BOOLEAN_SCHEMA) = None
-    company_external_id: optional(
-        _text(_max(Client, "external_id")), _string(_max(Client, "external_id"))
-    ) = None
-    risk_level: optional(_choice(CLIENT_RISKS), _enum(CLIENT_RISKS)) = None
-    risk_assessed_on: optional(_date, DATE_SCHEMA) = None
+class HoldingRecord(TypedDict, total=False):
+    __pydantic_config__ = STRICT
+    external_id: Required[text(Holding, "external_id")]
+    client_external_id: Required[text(Client, "external_id")]
+    product_code: Required[text(Product, "code")]
+    balance: Required[amount(18, 2)]
+    currency: CURRENCY | None
+    opened_on: DATE | None
+    matures_on: DATE | None
+    status: one_of(tuple(Holding.Status.values)) | None
 
 
-class HoldingRecord(SyncRecord):
-    external_id: _required_text(Holding, "external_id")
-    client_external_id: _required_text(Client, "external_id")
-    product_code: _required_text(Product, "code")
-    balance: required(_decimal(18, 2), MONEY_SCHEMA)
-    currency: optional(_currency, CURRENCY_SCHEMA) = None
-    opened_on: optional(_date, DATE_SCHEMA) = None
-    matures_on: optional(_date, DATE_SCHEMA) = None
-    status: optional(_choice(HOLDING_STATUSES), _enum(HOLDING_STATUSES)) = None
-
-
-_BUILTIN_MESSAGES = {
+# pydantic's error types, in the contract's words (anything else keeps pydantic's text).
+_MESSAGES = {
     "missing": _("This field is required."),
+    "string_type": _("Must be a string."),
+    "string_too_short": _("May not be blank."),
+    "string_too_long": _("At most %(max_length)s characters."),
+    "string_pattern_mismatch": _(
+        "Must be an ISO 4217 currency code: three capital letters, such as CNY."
+    ),
+    "literal_error": _("Must be one of: %(expected)s."),
+    "bool_type": _("Must be true or false."),
+    "date_type": _("Must be a real date as YYYY-MM-DD."),
+    "date_parsing": _("Must be a real date as YYYY-MM-DD."),
+    "decimal_type": _('Must be a decimal number in a string, such as "1250000.00".'),
+    "decimal_parsing": _('Must be a decimal number in a string, such as "1250000.00".'),
+    "finite_number": _("Must be a finite number."),
+    "decimal_max_places": _("At most %(decimal_places)s decimal places."),
+    "decimal_max_digits": _("Too large: at most %(max_digits)s digits."),
+    "decimal_whole_digits": _("Too large: at most %(whole_digits)s digits before the point."),
+    "greater_than_equal": _("May not be negative."),
+    "greater_than": _("Must be greater than 0."),
+    "dict_type": _("A record must be a JSON object."),
+    "typed_dict_type": _("A record must be a JSON object."),
+    "model_type": _("A record must be a JSON object."),
 }
+_NULL = _("This field is required and may not be null.")
 
 
-def pydantic_messages(exc: ValidationError) -> dict[str, list[str]]:
-    """pydantic's errors as the contract's ``{"field": ["message"]}``."""
-    errors: dict[str, list[str]] = {}
-    for error in exc.errors(include_url=False, include_input=False):
+def pydantic_messages(errors: list[dict]) -> dict[str, list[str]]:
+    """pydantic's errors of one record (``loc`` relative to it) as ``{"field": [msg]}``."""
+    messages: dict[str, list[str]] = {}
+    for error in errors:
         name = str(error["loc"][0]) if error["loc"] else NON_FIELD
-        message = _BUILTIN_MESSAGES.get(error["type"], error["msg"])
-        errors.setdefault(name, []).append(str(message))
-    return errors
+        kind = error["type"]
+        if kind == "invalid":
+            message = error["msg"]
+        elif kind != "missing" and error.get("input", "") is None:
+            message = str(_NULL)
+        elif kind in _MESSAGES:
+            message = str(_MESSAGES[kind]) % error.get("ctx", {})
+        else:
+            message = error["msg"]
+        if message not in messages.get(name, []):
+            messages.setdefault(name, []).append(message)
+    return messages
 
 
 # --- The result ----------------------------------------------------------------------
@@ -441,16 +385,18 @@ class BatchRef:
 
 
 Key = tuple
+Record = dict[str, Any]  # a validated record: only the fields that were sent
 
 
 class KindSync:
     """Validate, classify and write one batch of one kind. Subclasses declare the kind."""
 
     model: ClassVar[type[models.Model]]
-    record: ClassVar[type[SyncRecord]]
+    record: ClassVar[type]  # a TypedDict of the kind's record fields
     key: ClassVar[tuple[str, ...]]  # record fields that are also the key columns
     columns: ClassVar[dict[str, str]]  # other record field → model column
     references: ClassVar[dict[str, Reference]] = {}
+    value_checks: ClassVar[tuple[str, ...]] = ()  # record fields checked by VALUE_CHECKS
 
     def __init__(self) -> None:
         self.result = SyncResult()
@@ -474,13 +420,15 @@ class KindSync:
 
     # -- hooks a kind may override --
 
-    def key_of(self, record: SyncRecord) -> Key:
-        return tuple(getattr(record, name) for name in self.key)
+    def key_of(self, record: Record) -> Key:
+        return tuple(record[name] for name in self.key)
 
     def key_label(self, key: Key) -> str:
         return ":".join(v.isoformat() if isinstance(v, datetime.date) else str(v) for v in key)
 
-    def raw_key(self, raw: dict) -> str | None:
+    def raw_key(self, raw: Any) -> str | None:
+        if not isinstance(raw, dict):
+            return None
         values = [raw.get(name) for name in self.key]
         if any(v is None or isinstance(v, dict | list) for v in values):
             return None
@@ -506,29 +454,32 @@ class KindSync:
 
     # -- the steps --
 
-    def apply(self, records: list[Any]) -> SyncResult:
-        valid = self._validate(records)
+    def apply(self, body: bytes, records: list[Any]) -> SyncResult:
+        valid = self._validate(body, records)
         self._load(valid)
         for index, record in valid:
             self._merge(index, record)
         self._write()
         return self.result
 
-    def _validate(self, records: list[Any]) -> list[tuple[int, SyncRecord]]:
+    def _validate(self, body: bytes, records: list[Any]) -> list[tuple[int, Record]]:
+        """The valid records with their index; the others are reported in the result."""
+        adapters = _adapters(type(self))
+        try:
+            # The common case, all valid: one call over the raw body.
+            return list(enumerate(adapters.batch.validate_json(body)["records"]))
+        except ValidationError:
+            pass
         valid = []
         for index, raw in enumerate(records):
-            if not isinstance(raw, dict):
-                self.result.reject(
-                    index, None, {NON_FIELD: [str(_("A record must be a JSON object."))]}
-                )
-                continue
             try:
-                valid.append((index, self.record.model_validate(raw)))
+                valid.append((index, adapters.record.validate_json(json.dumps(raw))))
             except ValidationError as exc:
-                self.result.reject(index, self.raw_key(raw), pydantic_messages(exc))
+                errors = exc.errors(include_url=False)
+                self.result.reject(index, self.raw_key(raw), pydantic_messages(errors))
         return valid
 
-    def _load(self, valid: list[tuple[int, SyncRecord]]) -> None:
+    def _load(self, valid: list[tuple[int, Record]]) -> None:
         keys = {self.key_of(record) for _, record in valid}
         if keys:
             for row in self.load_existing(keys):
@@ -537,7 +488,7 @@ class KindSync:
                     self.existing[key] = row
                     self.ids[key] = row["id"]
         for name, reference in self.references.items():
-            values = {getattr(r, name) for _, r in valid if getattr(r, name) is not None}
+            values = {r[name] for _, r in valid if r.get(name) is not None}
             self.targets[name] = (
                 dict(
                     reference.model.objects.filter(
@@ -555,15 +506,14 @@ class KindSync:
             target = self.state[(value,)].get("id") or BatchRef((value,))
         return target
 
-    def _merge(self, index: int, record: SyncRecord) -> None:
+    def _merge(self, index: int, record: Record) -> None:
         key = self.key_of(record)
         errors: dict[str, list[str]] = {}
         provided: dict[str, Any] = {}
-        for name in record.model_fields_set:
+        for name, value in record.items():
             column = self.columns.get(name)
             if column is None:
                 continue
-            value = getattr(record, name)
             if value is None:
                 value = self.cleared[column]
             elif name in self.references:
@@ -574,6 +524,12 @@ class KindSync:
                 value = target
             provided[column] = value
         base = self.state.get(key) or self.existing.get(key)
+        for name in self.value_checks:
+            column = self.columns[name]
+            value = provided.get(column)
+            changed = value and (base is None or value != base[column])
+            if changed and (error := VALUE_CHECKS[name](value)):
+                errors[name] = [error]
         row = {**(base or self.cleared), **provided, **dict(zip(self.key, key, strict=True))}
         errors.update(self.check(key, row))
         if errors:
@@ -693,6 +649,7 @@ class StaffSync(KindSync):
     record = StaffRecord
     key = ("code",)
     columns = {"name": "name", "branch_code": "branch_id", "role": "role", "email": "email"}
+    value_checks = ("email",)
     references = {"branch_code": Reference(Branch, "code", _('Unknown branch code "%(value)s".'))}
 
 
@@ -744,6 +701,7 @@ class ClientSync(KindSync):
         "risk_level": "risk_level",
         "risk_assessed_on": "risk_assessed_on",
     }
+    value_checks = ("id_number", "mobile", "email")
     references = {
         "branch_code": Reference(Branch, "code", _('Unknown branch code "%(value)s".')),
         "rm_code": Reference(
@@ -757,6 +715,10 @@ class ClientSync(KindSync):
         ),
     }
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.today = timezone.localdate()
+
     def check(self, key: Key, row: dict[str, Any]) -> dict[str, list[str]]:
         errors: dict[str, list[str]] = {}
         if row["company_id"] is not None and row["company_id"] in (
@@ -768,7 +730,7 @@ class ClientSync(KindSync):
             errors["risk_assessed_on"] = [str(_("Required when the client has a risk level."))]
         if row["risk_assessed_on"] is not None and not row["risk_level"]:
             errors["risk_level"] = [str(_("Required when the client has a risk assessment date."))]
-        if row["risk_assessed_on"] and row["risk_assessed_on"] > timezone.localdate():
+        if row["risk_assessed_on"] and row["risk_assessed_on"] > self.today:
             errors["risk_assessed_on"] = [str(_("May not be in the future."))]
         return errors
 
@@ -835,11 +797,22 @@ KINDS: dict[str, type[KindSync]] = {
 # --- Entry points --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Adapters:
+    batch: TypeAdapter
+    record: TypeAdapter
+
+
+@functools.cache
+def _adapters(kind: type[KindSync]) -> _Adapters:
+    batch = TypedDict(f"{kind.record.__name__}Batch", {"records": list[kind.record]})  # noqa: UP013
+    return _Adapters(batch=TypeAdapter(batch), record=TypeAdapter(kind.record))
+
+
 def sync_batch_parse(body: bytes) -> list[Any]:
     """The ``records`` of a request body, or ``BatchRefused`` for a batch refused whole."""
     try:
-        # Decimal, not float: an amount sent as a JSON number keeps its exact digits.
-        data = json.loads(body, parse_float=Decimal)
+        data = json.loads(body)
     except (ValueError, RecursionError):
         raise BatchRefused(str(_("The request body is not valid JSON."))) from None
     if not isinstance(data, dict) or "records" not in data:
@@ -857,6 +830,10 @@ def sync_batch_parse(body: bytes) -> list[Any]:
     return records
 
 
-def sync_batch_apply(*, kind: str, records: list[Any]) -> SyncResult:
-    """Upsert ``records`` of ``kind`` into the current tenant (see the module docstring)."""
-    return KINDS[kind]().apply(records)
+def sync_batch_apply(*, kind: str, body: bytes) -> SyncResult:
+    """Upsert the batch in ``body`` (JSON) of ``kind`` into the current tenant.
+
+    Raises ``BatchRefused`` for a body refused whole; see the module docstring.
+    """
+    records = sync_batch_parse(body)
+    return KINDS[kind]().apply(body, records)

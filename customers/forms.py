@@ -41,7 +41,7 @@ class ClientFilterForm(forms.Form):
         widget=forms.TextInput(
             attrs={
                 "type": "search",
-                "placeholder": _("Name, customer number or last 4 digits of mobile"),
+                "placeholder": _("Name, customer number, mobile or its last 4 digits"),
                 "autocomplete": "off",
             }
         ),

@@ -102,9 +102,14 @@ CLIENT_SORTS: dict[str, tuple] = {
     "risk_assessed": (F("risk_assessed_on").asc(nulls_last=True), "pk"),
 }
 MOBILE_SUFFIX = re.compile(r"^\d{4}$")
+MOBILE = re.compile(r"^1\d{10}$")
+HAS_DIGIT = re.compile(r"\d")
 # Names of one or two characters (a surname, or a surname and one more) are searched
-# as a prefix: a trigram index needs three characters to narrow a "contains" search.
+# as a prefix, longer ones as "contains".
 SHORT_NAME = 2
+# Above every character: ``name >= q AND name < q + LAST_CHAR`` is the range of names
+# that start with q (code point order: SQLite's BINARY, PostgreSQL's C collations).
+LAST_CHAR = "\U0010ffff"
 
 
 def client_search(
@@ -124,7 +129,8 @@ def client_search(
     """The actor's clients (``client_list``) narrowed by the list page's search and filters.
 
     ``query``: four digits are the last four of the mobile (the indexed generated
-    column); anything else is a customer number (exact) or a name (prefix for one or two
+    column), eleven a whole mobile; other input with a digit is a customer number
+    (exact); anything else a customer number or a name (prefix for one or two
     characters, else contains). ``branch`` includes its sub-branches. ``risk_expired``:
     True = never assessed or assessed 365+ days ago; False = a valid assessment.
     ``maturing_within_days``: clients with an active holding maturing from today to
@@ -134,13 +140,23 @@ def client_search(
     clients = client_list(actor=actor)
     query = query.strip()
     if query:
+        # Under PostgreSQL's forced Row-Level Security only "leakproof" operators may use
+        # an index before the tenant policy is checked: = < >= are, LIKE is not. So
+        # exact and prefix matches are written as equalities and ranges (index scans);
+        # LIKE only re-checks the few rows they found, or, for "contains", scans the
+        # tenant's rows (the trigram index cannot serve LIKE under forced RLS).
+        number = Q(external_id=query)
         if MOBILE_SUFFIX.match(query):
-            match = Q(mobile_last4=query) | Q(external_id=query)
+            clients = clients.filter(Q(mobile_last4=query) | number)
+        elif MOBILE.match(query):
+            clients = clients.filter(Q(mobile_last4=query[-4:], mobile=query) | number)
+        elif HAS_DIGIT.search(query):
+            clients = clients.filter(number)  # names have no digits: a customer number
         elif len(query) <= SHORT_NAME:
-            match = Q(name__startswith=query) | Q(external_id=query)
+            in_range = Q(name__gte=query, name__lt=query + LAST_CHAR)
+            clients = clients.filter(in_range | number).filter(Q(name__startswith=query) | number)
         else:
-            match = Q(name__contains=query) | Q(external_id=query)
-        clients = clients.filter(match)
+            clients = clients.filter(Q(name__contains=query) | number)
     if branch is not None:
         clients = clients.filter(branch__in=branch_subtree_ids(branch.pk))
     if owner_rm is not None:

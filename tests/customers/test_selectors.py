@@ -77,6 +77,19 @@ def test_search_by_the_last_four_digits_of_the_mobile(bank_a, in_tenant):
     assert search(bank_a, in_tenant, query="1381") == []  # a prefix is not a suffix
 
 
+def test_search_by_the_whole_mobile(bank_a, in_tenant):
+    a_client(bank_a, external_id="C1", mobile="13812345678")
+    a_client(bank_a, external_id="C2", mobile="13956785678")
+    assert search(bank_a, in_tenant, query="13812345678") == ["C1"]
+
+
+def test_a_query_with_digits_is_a_customer_number_not_a_name(bank_a, in_tenant):
+    a_client(bank_a, external_id="VIP2026", name="VIP2026号客户")
+    a_client(bank_a, external_id="C2", name="张2026")
+    assert search(bank_a, in_tenant, query="VIP2026") == ["VIP2026"]
+    assert search(bank_a, in_tenant, query="2026") == []  # 4 digits: a mobile suffix
+
+
 def test_search_never_widens_the_scope(bank_a, in_tenant):
     a_client(bank_a, external_id="MINE", name="张三丰", owner_rm=bank_a.rm)
     a_client(bank_a, external_id="THEIRS", name="张三丰", owner_rm=bank_a.other_rm)

@@ -118,23 +118,39 @@ class ClientListView(FilteredListMixin, ScopedViewMixin, ListView):
         matches = self.object_list.order_by().values("pk")[: MATCH_COUNT_CAP + 1].count()
         page = context["page_obj"]
         exact = matches <= MATCH_COUNT_CAP
+        page_count = (
+            min(-(-matches // self.paginate_by), WindowPaginator.max_pages) if exact else None
+        )
         context.update(
             filter_form=self.filter_form,
             active_filters=self.filter_form.active_filters(),
             match_count=min(matches, MATCH_COUNT_CAP),
             match_count_exact=exact,
-            page_count=-(-matches // self.paginate_by) if exact else None,
-            page_numbers=_page_window(page.number, page.has_next()),
+            page_count=page_count,
+            page_numbers=_page_window(page.number, page.has_next(), page_count),
             today=today,
             at_page_limit=page.number == WindowPaginator.max_pages and not page.has_next(),
         )
         return context
 
 
-def _page_window(number: int, has_next: bool, around: int = 2) -> list[int]:
-    """The page numbers to link: a few before the current page, and the next one."""
-    first = max(1, number - around)
-    return list(range(first, number + 1)) + ([number + 1] if has_next else [])
+def _page_window(
+    number: int, has_next: bool, page_count: int | None = None, around: int = 2
+) -> list[int | None]:
+    """The page numbers to link (None marks a gap): the first, those around the current
+    one, and the last when the total is known; otherwise the next and a gap."""
+    last = page_count or (number + 1 if has_next else number)
+    shown = {1, last, *range(max(1, number - around), min(last, number + around) + 1)}
+    pages: list[int | None] = []
+    previous = 0
+    for page in sorted(shown):
+        if page - previous > 1:
+            pages.append(None)
+        pages.append(page)
+        previous = page
+    if page_count is None and has_next:
+        pages.append(None)
+    return pages
 
 
 # --- The client 360 page -------------------------------------------------------------

@@ -782,3 +782,19 @@ def test_my_day_links_the_largest_clients_to_their_360_page(login, bank_a, book,
     panel = next(p for p in response.context["panels"] if "panel-book" in p)
     assert detail_url(book) in panel
     assert "1,234,568" in panel and "私人银行" in panel
+
+
+@pytest.mark.parametrize(
+    ("number", "has_next", "page_count", "expected"),
+    [
+        (1, False, 1, [1]),
+        (1, True, 6, [1, 2, 3, None, 6]),
+        (5, True, 9, [1, None, 3, 4, 5, 6, 7, None, 9]),
+        (4, True, None, [1, 2, 3, 4, 5, None]),  # more than the cap: the total is unknown
+        (4, False, None, [1, 2, 3, 4]),
+    ],
+)
+def test_page_links(number, has_next, page_count, expected):
+    from customers.views import _page_window
+
+    assert _page_window(number, has_next, page_count) == expected

@@ -1,6 +1,13 @@
-"""A trigram index on client names, so "name contains" stays an index scan on a
-million-client tenant. PostgreSQL only: pg_trgm is a trusted extension, so the schema
-owner that runs ``migrate`` may create it; SQLite needs (and gets) nothing."""
+"""A trigram index on client names for "name contains" search. PostgreSQL only: pg_trgm
+is a trusted extension, so the schema owner that runs ``migrate`` may create it; SQLite
+needs (and gets) nothing.
+
+Under the forced Row-Level Security of tenant tables the planner may use an index only
+for leakproof operators, and LIKE is not one: the application role's LIKE queries do
+not use this index (measured, see ``customers.selectors.client_search``, which searches
+prefixes and identifiers through leakproof ranges and equalities instead). It serves the
+schema owner's and maintenance queries, and the application once a DBA accepts marking
+``textlike`` LEAKPROOF (a superuser decision)."""
 
 from django.db import migrations
 

@@ -391,6 +391,9 @@ class ClientSectionView(ClientMixin, SingleObjectMixin, View):
 
     def post(self, request, *args, **kwargs):
         self.object = self.get_object()
+        # Refuse before validating: a role that may not edit learns nothing from the
+        # form's messages. The service checks again, whoever calls it.
+        services.client_edit_check(actor=self.actor, client=self.object, section=self.section)
         item = self.get_item(request.POST.get(self.item_field)) if self.item_field else None
         form = self.get_form(data=request.POST, item=item)
         if form is None or form.is_valid():

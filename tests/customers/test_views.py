@@ -798,3 +798,20 @@ def test_page_links(number, has_next, page_count, expected):
     from customers.views import _page_window
 
     assert _page_window(number, has_next, page_count) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "allowed"),
+    [
+        ("need-add", {"kind": "growth"}, True),
+        ("life-event-add", {"kind": "marriage", "occurs_on": "2027-05-20"}, True),
+        ("held-away-add", {"kind": "real_estate", "amount_cny": "1"}, False),
+        ("relationship-add", {"related": "C-ANY", "kind": "spouse"}, False),
+        ("preferences", {"preferred_channel": "phone"}, False),
+    ],
+)
+def test_what_an_advisor_on_the_team_may_edit(login, bank_a, book, name, data, allowed):
+    ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub, owner_rm=bank_a.rm, external_id="C-ANY")
+    ClientTeamMemberFactory(tenant=bank_a.tenant, client=book, staff=bank_a.advisor)
+    response = login(bank_a.advisor).post(action_url(name, book), data)
+    assert response.status_code == (302 if allowed else 403)

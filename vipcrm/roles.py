@@ -83,6 +83,19 @@ def branch_subtree_ids(branch_id: int) -> list[int]:
     return found
 
 
+def _team_subquery(model: type[models.Model], path: str, staff_id: int) -> models.QuerySet:
+    """The ids of ``model`` rows whose team includes ``staff_id``, read from the team table.
+
+    ``team_members__staff`` on Client becomes ``ClientTeamMember.filter(staff=…).values(
+    "client_id")``: a subquery on the (small) team table, never a join back through the
+    scoped table, which would repeat rows and cost a scan of it.
+    """
+    relation, _, rest = path.partition("__")
+    rel = model._meta.get_field(relation)
+    team_model = rel.related_model
+    return team_model._default_manager.filter(**{rest: staff_id}).values(rel.field.attname)
+
+
 def scope_q(model: type[models.Model], actor: Actor | None) -> Q:
     """The filter that limits ``model`` to what ``actor`` may see.
 
@@ -106,9 +119,7 @@ def scope_q(model: type[models.Model], actor: Actor | None) -> Q:
         if scope.owner and actor.role == Role.RM:
             q |= Q(**{scope.owner: staff.pk})
         if scope.team:
-            # A subquery rather than a join: a join through the team would repeat rows.
-            on_team = model._default_manager.filter(**{scope.team: staff.pk}).values("pk")
-            q |= Q(pk__in=on_team)
+            q |= Q(pk__in=_team_subquery(model, scope.team, staff.pk))
         if not (scope.owner or scope.team) and scope.branch:
             q = Q(**{scope.branch: staff.branch_id})
         return q

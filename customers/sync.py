@@ -454,22 +454,26 @@ class KindSync:
 
     # -- the steps --
 
-    def apply(self, body: bytes, records: list[Any]) -> SyncResult:
-        valid = self._validate(body, records)
+    def apply(self, body: bytes) -> SyncResult:
+        valid = self._validate(body)
         self._load(valid)
         for index, record in valid:
             self._merge(index, record)
         self._write()
         return self.result
 
-    def _validate(self, body: bytes, records: list[Any]) -> list[tuple[int, Record]]:
-        """The valid records with their index; the others are reported in the result."""
+    def _validate(self, body: bytes) -> list[tuple[int, Record]]:
+        """The valid records with their index; the others are reported in the result.
+
+        Raises ``BatchRefused`` for a body that is not a batch at all.
+        """
         adapters = _adapters(type(self))
         try:
-            # The common case, all valid: one call over the raw body.
+            # The common case, a well-formed batch of valid records: one call, raw body.
             return list(enumerate(adapters.batch.validate_json(body)["records"]))
         except ValidationError:
             pass
+        records = sync_batch_parse(body)
         valid = []
         for index, raw in enumerate(records):
             try:
@@ -805,7 +809,8 @@ class _Adapters:
 
 @functools.cache
 def _adapters(kind: type[KindSync]) -> _Adapters:
-    batch = TypedDict(f"{kind.record.__name__}Batch", {"records": list[kind.record]})  # noqa: UP013
+    records = Annotated[list[kind.record], Field(max_length=MAX_RECORDS)]
+    batch = TypedDict(f"{kind.record.__name__}Batch", {"records": records})  # noqa: UP013
     return _Adapters(batch=TypeAdapter(batch), record=TypeAdapter(kind.record))
 
 
@@ -835,5 +840,4 @@ def sync_batch_apply(*, kind: str, body: bytes) -> SyncResult:
 
     Raises ``BatchRefused`` for a body refused whole; see the module docstring.
     """
-    records = sync_batch_parse(body)
-    return KINDS[kind]().apply(body, records)
+    return KINDS[kind]().apply(body)

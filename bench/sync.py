@@ -230,9 +230,10 @@ class StatisticsKeeper(threading.Thread):
         conn.autocommit = True
         with conn.cursor() as cursor:
             while not self.stopped.wait(15):
+                # The schema's own tables only: other sessions' staging tables are temporary.
                 cursor.execute(
-                    "SELECT relname FROM pg_stat_user_tables "
-                    "WHERE n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)"
+                    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = 'public' "
+                    "AND n_mod_since_analyze > 50 + 0.1 * greatest(n_live_tup, 0)"
                 )
                 for (table,) in cursor.fetchall():
                     cursor.execute(f'ANALYZE "{table}"')

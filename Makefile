@@ -74,6 +74,10 @@ messages: install ## Re-extract and compile translations (needs GNU gettext)
 pg-roles: ## Create the PostgreSQL owner and application roles and the database
 	psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -f scripts/postgres-roles.sql
 
+BENCH_CLIENTS ?= 1000000
+bench: install ## Benchmarks on PostgreSQL (make pg-roles first; BENCH_CLIENTS=n to size)
+	$(PY) bench/sync.py --clients $(BENCH_CLIENTS)
+
 ci: ## What CI runs (.ci/run)
 	bash .ci/run
 

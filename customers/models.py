@@ -350,7 +350,9 @@ class Product(TenantOwnedModel):
         verbose_name_plural = _("products")
         ordering = ["code"]
         constraints = [
-            models.UniqueConstraint(fields=["tenant", "code"], name="product_code_unique_per_tenant"),
+            models.UniqueConstraint(
+                fields=["tenant", "code"], name="product_code_unique_per_tenant"
+            ),
         ]
 
     def __str__(self) -> str:

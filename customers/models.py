@@ -95,25 +95,38 @@ class Client(TenantOwnedModel):
     mobile = models.CharField(_("mobile"), max_length=11, blank=True, validators=[validate_mobile])
     # RMs find a client by the last four digits of the mobile: a stored, indexed column.
     mobile_last4 = models.GeneratedField(
-        expression=Right("mobile", 4), output_field=models.CharField(max_length=4),
+        expression=Right("mobile", 4),
+        output_field=models.CharField(max_length=4),
         db_persist=True,
     )
     email = models.EmailField(_("email"), blank=True)
     occupation = models.CharField(_("occupation"), max_length=100, blank=True)
     is_entrepreneur = models.BooleanField(_("entrepreneur"), default=False)
     company = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="people",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="people",
         verbose_name=_("linked corporate client"),
     )
     branch = models.ForeignKey(
         Branch, on_delete=models.PROTECT, related_name="clients", verbose_name=_("home branch")
     )
     owner_rm = models.ForeignKey(
-        StaffProfile, on_delete=models.PROTECT, null=True, blank=True,
-        related_name="book", verbose_name=_("owner RM"),
+        StaffProfile,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="book",
+        verbose_name=_("owner RM"),
     )
     tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, null=True, blank=True, related_name="clients",
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="clients",
         verbose_name=_("tier"),
     )
     risk_level = models.CharField(
@@ -121,7 +134,11 @@ class Client(TenantOwnedModel):
     )
     risk_assessed_on = models.DateField(_("risk assessed on"), null=True, blank=True)
     referrer = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="referrals",
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
         verbose_name=_("referred by"),
     )
     preferred_channel = models.CharField(
@@ -131,7 +148,8 @@ class Client(TenantOwnedModel):
         _("preferred contact time"), max_length=16, choices=ContactTime.choices, blank=True
     )
     is_confidential = models.BooleanField(
-        _("confidential"), default=False,
+        _("confidential"),
+        default=False,
         help_text=_("Only the owner RM and the team see this client's identity data."),
     )
     # AUM in CNY from active holdings, kept current by the holdings sync (set-based).
@@ -184,7 +202,10 @@ class ClientTeamMember(TenantOwnedModel):
     staff = models.ForeignKey(StaffProfile, on_delete=models.PROTECT, related_name="team_clients")
     role = models.CharField(_("team role"), max_length=16, choices=TeamRole.choices)
     credit_share = models.DecimalField(
-        _("credit share (%)"), max_digits=5, decimal_places=2, default=Decimal("0"),
+        _("credit share (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text=_("Share of a won sale credited to a secondary RM (主辅管户)."),
     )
@@ -389,7 +410,8 @@ class Holding(TenantOwnedModel):
         indexes = [
             models.Index(fields=["tenant", "client"]),
             models.Index(
-                fields=["tenant", "matures_on"], condition=Q(status="active"),
+                fields=["tenant", "matures_on"],
+                condition=Q(status="active"),
                 name="holding_active_maturity_idx",
             ),
             models.Index(fields=["tenant", "updated_at", "id"], name="holding_tenant_updated_idx"),

@@ -7,7 +7,7 @@ Views are thin: rows come from the selectors below through the actor, writes go 
 import logging
 
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from pydantic import Field, create_model
@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 
 from customers import sync
 from customers.filters import ClientFilter, FxRateFilter, HoldingFilter, ProductFilter
-from customers.models import Client, FxRate, Holding, Product
-from customers.selectors import client_list
+from customers.models import Holding
+from customers.selectors import client_api_list, fx_rate_list, holding_list, product_list
 from customers.serializers import (
     ClientDetailSerializer,
     ClientSerializer,
@@ -37,38 +37,12 @@ from vipcrm.idempotency import (
     idempotency_store,
 )
 from vipcrm.permissions import HasTenantAccess
-from vipcrm.roles import Actor, visible_to
 from vipcrm.viewsets import TenantModelViewSet
 
 logger = logging.getLogger(__name__)
 
 # A generous cap in bytes: 5,000 records of the widest kind stay far below it.
 SYNC_MAX_BODY_BYTES = 32 * 1024 * 1024
-
-
-# --- Selectors of the reading endpoints ----------------------------------------------
-
-
-def client_api_list(*, actor: Actor) -> QuerySet[Client]:
-    return client_list(actor=actor).select_related("company")
-
-
-def holding_list(*, actor: Actor | None) -> QuerySet[Holding]:
-    """Holdings of the clients the actor may see."""
-    holdings = Holding.objects.select_related("client", "product")
-    if actor is not None and actor.sees_whole_tenant:
-        return holdings
-    return holdings.filter(client__in=visible_to(Client.objects.all(), actor).values("pk"))
-
-
-def product_list(*, actor: Actor | None) -> QuerySet[Product]:
-    """The bank's product catalogue: reference data every member of the tenant sees."""
-    return Product.objects.all() if actor is not None else Product.objects.none()
-
-
-def fx_rate_list(*, actor: Actor | None) -> QuerySet[FxRate]:
-    """The bank's FX rates: reference data every member of the tenant sees."""
-    return FxRate.objects.all() if actor is not None else FxRate.objects.none()
 
 
 # --- Reading -------------------------------------------------------------------------

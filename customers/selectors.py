@@ -29,6 +29,7 @@ from customers.models import (
     Holding,
     LifeEvent,
     Need,
+    Product,
     Relationship,
     RiskAssessment,
     Tier,
@@ -463,3 +464,28 @@ def client_team(*, client: Client) -> dict[str, list[ClientTeamMember]]:
         "secondary_rms": [m for m in members if m.role == ClientTeamMember.TeamRole.SECONDARY_RM],
         "advisors": [m for m in members if m.role == ClientTeamMember.TeamRole.ADVISOR],
     }
+
+
+# --- Reading endpoints of the API ---------------------------------------------------
+
+
+def client_api_list(*, actor: Actor) -> QuerySet[Client]:
+    return client_list(actor=actor).select_related("company")
+
+
+def holding_list(*, actor: Actor | None) -> QuerySet[Holding]:
+    """Holdings of the clients the actor may see."""
+    holdings = Holding.objects.select_related("client", "product")
+    if actor is not None and actor.sees_whole_tenant:
+        return holdings
+    return holdings.filter(client__in=visible_to(Client.objects.all(), actor).values("pk"))
+
+
+def product_list(*, actor: Actor | None) -> QuerySet[Product]:
+    """The bank's product catalogue: reference data every member of the tenant sees."""
+    return Product.objects.all() if actor is not None else Product.objects.none()
+
+
+def fx_rate_list(*, actor: Actor | None) -> QuerySet[FxRate]:
+    """The bank's FX rates: reference data every member of the tenant sees."""
+    return FxRate.objects.all() if actor is not None else FxRate.objects.none()

@@ -17,6 +17,7 @@ def _client(suffix: str, view, name: str):
 
 urlpatterns = [
     path("", views.ClientListView.as_view(), name="client-list"),
+    path("export.csv", views.ClientExportView.as_view(), name="client-export"),
     _client("", views.ClientDetailView, "client-detail"),
     _client("needs/add/", views.NeedAddView, "client-need-add"),
     _client("needs/addressed/", views.NeedAddressView, "client-need-address"),

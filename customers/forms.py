@@ -143,7 +143,7 @@ class NeedForm(SectionForm):
 
 class LifeEventForm(SectionForm):
     id_prefix = "event"
-    kind = forms.ChoiceField(label=_("Event"), choices=[("", "—"), *LifeEvent.Kind.choices])
+    kind = forms.ChoiceField(label=_("Event type"), choices=[("", "—"), *LifeEvent.Kind.choices])
     occurs_on = forms.DateField(label=_("Date"), widget=DATE_INPUT)
     note = forms.CharField(label=_("Note"), required=False, max_length=2000)
 

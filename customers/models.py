@@ -45,7 +45,7 @@ class Channel(models.TextChoices):
     VISIT = "visit", _("Visit")
     BRANCH = "branch", _("Branch meeting")
     WECHAT = "wechat", _("WeCom/WeChat")
-    EVENT = "event", _("Event")
+    EVENT = "event", pgettext_lazy("channel", "Event")
 
 
 class Tier(TenantOwnedModel):

@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 from django.views.generic import DetailView, ListView, View
 from django.views.generic.detail import SingleObjectMixin
 
@@ -186,7 +187,7 @@ class ClientExportView(StaffRequiredMixin, View):
         writer.writerow(
             [
                 _("Customer number"),
-                _("Name"),
+                pgettext("person", "Name"),
                 _("Tier"),
                 _("AUM (CNY)"),
                 _("Owner RM"),
@@ -207,7 +208,7 @@ class ClientExportView(StaffRequiredMixin, View):
                     f"{client.aum_cny:.2f}",
                     client.owner_rm.name if client.owner_rm else "",
                     client.branch.name,
-                    client.risk_level,
+                    client.get_risk_level_display(),
                     client.risk_assessed_on or "",
                     identity["mobile"],
                     _("yes") if client.is_entrepreneur else _("no"),

@@ -355,7 +355,7 @@ def test_valid_records_apply_and_invalid_ones_are_reported(post, write_key, bank
         {"name": "无编号"},
         RECORDS["clients"](5),
     ]
-    response = post("clients", records, write_key)
+    response = post("clients", records, write_key, **{"Accept-Language": "en"})
     assert response.status_code == 200
     data = response.json()
     assert (data["created"], data["updated"], data["unchanged"]) == (2, 0, 0)

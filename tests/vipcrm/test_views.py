@@ -132,3 +132,13 @@ def test_the_500_page_needs_no_database(rf):
     response = server_error(rf.get("/"))
     assert response.status_code == 500
     assert "出错了" in response.content.decode()
+
+
+def test_the_api_speaks_the_language_its_client_asks_for(client, bank_a):
+    english = client.get("/api/v1/branches/", HTTP_ACCEPT_LANGUAGE="en")
+    chinese = client.get("/api/v1/branches/")
+    assert english.status_code == chinese.status_code == 401
+    assert english["Content-Language"] == "en"
+    assert chinese["Content-Language"] == "zh-hans"
+    # Pages stay Chinese whatever the browser says.
+    assert client.get("/login/", HTTP_ACCEPT_LANGUAGE="en")["Content-Language"] == "zh-hans"

@@ -5,19 +5,39 @@ from __future__ import annotations
 import datetime
 import random
 import re
+from collections import Counter
+from decimal import Decimal
 from io import StringIO
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
-from customers.models import Client, ClientTeamMember
+from customers import demo as money_demo
+from customers.models import (
+    RISK_VALIDITY_DAYS,
+    Client,
+    ClientTeamMember,
+    FxRate,
+    HeldAwayAsset,
+    Holding,
+    LifeEvent,
+    Need,
+    Product,
+    Relationship,
+    RiskAssessment,
+    Tier,
+)
 from customers.validators import id_number_error
 from vipcrm import demo
+from vipcrm.management.commands import seed_demo
 from vipcrm.models import Branch, StaffProfile, Tenant, User
 from vipcrm.roles import Role
-from vipcrm.tenancy import tenant_context
+from vipcrm.tenancy import tenant_context, tenant_models
 
 SLUGS = ("demo-a", "demo-b")
 MOBILE = re.compile(r"^1(3\d|5[0-35-9]|8\d|9[135-9])\d{8}$")
@@ -34,12 +54,68 @@ def tenant(slug: str) -> Tenant:
 
 
 def counts() -> dict[str, int]:
+    """Rows of every table the demo may write: each tenant-owned model, found by
+    enumeration, so a table added later is counted too."""
     found = {"tenants": Tenant.objects.count(), "users": User.objects.count()}
     for slug in SLUGS:
         with tenant_context(tenant(slug)):
-            for model in (Branch, StaffProfile, Client, ClientTeamMember):
+            for model in tenant_models():
                 found[f"{slug}.{model.__name__}"] = model.objects.count()
     return found
+
+
+def today(slug: str = "demo-a") -> datetime.date:
+    return timezone.localdate(timezone=ZoneInfo(tenant(slug).time_zone))
+
+
+def money_rows(slug: str) -> dict[str, list[tuple]]:
+    """Everything the demo generates about the clients' money, in a stable order."""
+    with tenant_context(tenant(slug)):
+        return {
+            "clients": list(
+                Client.objects.order_by("external_id").values_list(
+                    "external_id",
+                    "aum_cny",
+                    "tier__code",
+                    "risk_level",
+                    "risk_assessed_on",
+                    "referrer__external_id",
+                    "preferred_channel",
+                    "preferred_contact_time",
+                )
+            ),
+            "holdings": list(
+                Holding.objects.order_by("external_id").values_list(
+                    "external_id",
+                    "client__external_id",
+                    "product__code",
+                    "balance",
+                    "currency",
+                    "opened_on",
+                    "matures_on",
+                    "status",
+                )
+            ),
+            "risk": sorted(
+                RiskAssessment.objects.values_list("client__external_id", "level", "assessed_on")
+            ),
+            "needs": sorted(
+                Need.objects.values_list("client__external_id", "kind", "note", "identified_on")
+            ),
+            "events": sorted(
+                LifeEvent.objects.values_list("client__external_id", "kind", "occurs_on", "note")
+            ),
+            "away": sorted(
+                HeldAwayAsset.objects.values_list(
+                    "client__external_id", "kind", "description", "amount_cny", "as_of"
+                )
+            ),
+            "ties": sorted(
+                Relationship.objects.values_list(
+                    "client__external_id", "related__external_id", "kind"
+                )
+            ),
+        }
 
 
 def client_rows(slug: str) -> list[tuple]:
@@ -136,11 +212,17 @@ def test_more_clients_adds_only_the_missing(monkeypatch):
     seed(clients=20)
     first = client_rows("demo-b")
 
+    first_money = money_rows("demo-b")
+
     seed(clients=50)
 
     grown = client_rows("demo-b")
     assert counts()["demo-a.Client"] == counts()["demo-b.Client"] == 50
     assert grown[:20] == first  # the first twenty untouched
+    grown_money = money_rows("demo-b")
+    first_twenty = {demo.external_id(i) for i in range(1, 21)}
+    assert [h for h in grown_money["holdings"] if h[1] in first_twenty] == first_money["holdings"]
+    assert {h[1] for h in grown_money["holdings"]} == {row[1] for row in grown}
     assert [row[1] for row in grown] == [demo.external_id(i) for i in range(1, 51)]
 
 
@@ -233,6 +315,314 @@ def test_negative_client_count_is_refused():
         call_command("seed_demo", clients=-1, stdout=StringIO())
 
 
+# --- Money: tiers, products, FX rates, holdings… -------------------------------------
+
+
+@pytest.mark.django_db
+def test_creates_the_four_demo_tiers_in_each_bank():
+    seed(clients=0)
+
+    for slug in SLUGS:
+        with tenant_context(tenant(slug)):
+            tiers = list(
+                Tier.objects.order_by("rank").values_list("code", "name", "rank", "aum_floor")
+            )
+        assert tiers == [
+            ("potential", "潜力客户", 1, Decimal("200000")),
+            ("gold", "金卡", 2, Decimal("500000")),
+            ("diamond", "钻石", 3, Decimal("5000000")),
+            ("private", "私人银行", 4, Decimal("10000000")),
+        ]
+
+
+@pytest.mark.django_db
+def test_a_banks_own_tier_is_kept():
+    seed(clients=0)
+    bank = tenant("demo-a")
+    with tenant_context(bank):
+        Tier.objects.filter(code="gold").update(name="白金卡", aum_floor=Decimal("600000"))
+        Tier.objects.filter(code="private").delete()
+        Tier.objects.create(code="wealth", name="财富客户", rank=4, aum_floor=Decimal("8000000"))
+
+    seed(clients=0)
+
+    with tenant_context(bank):
+        assert dict(Tier.objects.values_list("code", "name")) == {
+            "potential": "潜力客户",
+            "gold": "白金卡",
+            "diamond": "钻石",
+            "wealth": "财富客户",  # its rank 4 is taken: no demo 私人银行 forced in
+        }
+
+
+@pytest.mark.django_db
+def test_product_catalogue_and_fx_rates():
+    seed(clients=0)
+
+    with tenant_context(tenant("demo-b")):
+        products = list(Product.objects.all())
+        rates = list(FxRate.objects.all())
+    assert 20 <= len(products) <= 30
+    assert all(re.fullmatch(r"P-[A-Z0-9-]+", p.code) for p in products)
+    assert all(re.search(r"[\u4e00-\u9fff]", p.name) for p in products)  # Chinese names
+    risks: dict[str, set[str]] = {}
+    for p in products:
+        risks.setdefault(p.category, set()).add(p.risk_level)
+    C = Product.Category
+    assert risks[C.DEPOSIT] == risks[C.TIME_DEPOSIT] == {"R1"}
+    assert risks[C.WEALTH_MANAGEMENT] <= {"R2", "R3", "R4"}
+    assert len(risks[C.WEALTH_MANAGEMENT]) >= 2
+    assert risks[C.FUND] <= {"R3", "R4", "R5"}
+    assert risks[C.INSURANCE] == risks[C.BOND] == {"R2"}
+    assert risks[C.TRUST] == {"R4"}
+    assert risks[C.PRECIOUS_METAL] == {"R3"}
+    usd = {(p.category, p.currency) for p in products if p.currency != "CNY"}
+    assert usd == {(C.TIME_DEPOSIT, "USD"), (C.WEALTH_MANAGEMENT, "USD")}
+
+    on = today("demo-b")
+    days = [on - datetime.timedelta(days=n) for n in range(30)]
+    assert sorted((r.currency, r.date) for r in rates) == sorted(
+        (currency, day) for currency in ("EUR", "HKD", "USD") for day in days
+    )
+    bands = {"USD": (6.5, 7.8), "HKD": (0.85, 1.0), "EUR": (7.0, 8.6)}
+    for r in rates:
+        low, high = bands[r.currency]
+        assert low < r.rate_to_cny < high
+
+
+@pytest.mark.django_db
+def test_every_client_has_money_spread_over_the_tiers():
+    seed(clients=300)
+
+    with tenant_context(tenant("demo-a")):
+        holdings = list(Holding.objects.select_related("client"))
+        clients = list(Client.objects.all())
+    per_client = Counter(h.client_id for h in holdings)
+    assert set(per_client) == {c.pk for c in clients}  # every client holds something
+    assert all(1 <= n <= 5 for n in per_client.values())
+    active = {h.client_id for h in holdings if h.status == Holding.Status.ACTIVE}
+    assert active == set(per_client)  # the current account stays open
+    assert any(h.status == Holding.Status.CLOSED for h in holdings)
+    for h in holdings:
+        n = int(h.external_id.rsplit("-", 1)[1])
+        assert h.external_id == money_demo.holding_external_id(h.client.external_id, n)
+    # Loosely the demo mix: 55% below 200,000 CNY, a few above 5 million.
+    below = sum(c.aum_cny < 200_000 for c in clients) / len(clients)
+    assert 0.4 < below < 0.7
+    assert sum(c.aum_cny >= 500_000 for c in clients) >= 0.1 * len(clients)
+    assert any(c.aum_cny >= 5_000_000 for c in clients)
+
+
+@pytest.mark.django_db
+def test_aum_is_the_sum_of_active_holdings_at_the_latest_fx_rates():
+    seed(clients=300)
+
+    with tenant_context(tenant("demo-b")):
+        on = today("demo-b")
+        latest = {r.currency: r.rate_to_cny for r in FxRate.objects.filter(date=on)}
+        latest["CNY"] = Decimal(1)
+        expected: dict[int, Decimal] = Counter()
+        for h in Holding.objects.filter(status=Holding.Status.ACTIVE):
+            expected[h.client_id] += h.balance * latest[h.currency]
+        clients = list(Client.objects.all())
+    assert any(c.aum_cny != 0 for c in clients)
+    for c in clients:
+        assert c.aum_cny == expected[c.pk].quantize(Decimal("0.01")), c.external_id
+    with tenant_context(tenant("demo-b")):
+        with_usd = Holding.objects.filter(currency="USD", status=Holding.Status.ACTIVE).count()
+    assert with_usd  # the FX conversion is exercised
+
+
+@pytest.mark.django_db
+def test_each_client_is_in_the_highest_tier_its_aum_reaches():
+    seed(clients=300)
+
+    for slug in SLUGS:
+        with tenant_context(tenant(slug)):
+            floors = sorted(Tier.objects.values_list("aum_floor", "pk"), reverse=True)
+            clients = list(Client.objects.all())
+        for c in clients:
+            reached = [pk for floor, pk in floors if c.aum_cny >= floor]
+            assert c.tier_id == (reached[0] if reached else None), (c.aum_cny, c.tier_id)
+        assert Counter(c.tier_id is None for c in clients)[False] > 50
+
+
+@pytest.mark.django_db
+def test_maturities_risk_profiles_and_suitability():
+    seed(clients=300)
+    on = today("demo-a")
+
+    with tenant_context(tenant("demo-a")):
+        holdings = list(Holding.objects.select_related("client", "product"))
+        clients = {c.pk: c for c in Client.objects.all()}
+        assessments = list(RiskAssessment.objects.all())
+    live_term = [h for h in holdings if h.status == "active" and h.matures_on]
+    assert live_term
+    assert all(on < h.matures_on <= on + datetime.timedelta(days=180) for h in live_term)
+    assert all(h.opened_on < h.matures_on for h in holdings if h.matures_on)
+    soon = [h for h in live_term if h.matures_on <= on + datetime.timedelta(days=30)]
+    assert soon  # the maturity lead times have something to find
+    assert {h.product.category for h in live_term} >= {"time_deposit", "wealth_management"}
+    closed = [h for h in holdings if h.status == "closed" and h.matures_on]
+    assert all(h.matures_on < on for h in closed)
+    for h in holdings:  # bought only what the client's risk profile allows
+        assert h.currency == h.product.currency
+        level = clients[h.client_id].risk_level
+        assert int(h.product.risk_level[1]) <= (int(level[1]) if level else 1)
+
+    assessed = [c for c in clients.values() if c.risk_level]
+    assert len(assessed) > 0.9 * len(clients)
+    expired = [c for c in assessed if not c.risk_is_valid(on)]
+    assert 0.08 < len(expired) / len(assessed) < 0.35
+    oldest = on - datetime.timedelta(days=RISK_VALIDITY_DAYS + 100)
+    assert all(oldest <= c.risk_assessed_on <= on for c in assessed)
+    latest: dict[int, RiskAssessment] = {}
+    for a in assessments:
+        if a.client_id not in latest or a.assessed_on > latest[a.client_id].assessed_on:
+            latest[a.client_id] = a
+    assert set(latest) == {c.pk for c in assessed}
+    for c in assessed:  # the client shows its latest assessment
+        assert (latest[c.pk].level, latest[c.pk].assessed_on) == (c.risk_level, c.risk_assessed_on)
+    assert len(assessments) > len(assessed)  # some keep an older one as history
+
+
+@pytest.mark.django_db
+def test_needs_events_held_away_ties_and_preferences():
+    seed(clients=600)
+
+    on = today("demo-a")
+    with tenant_context(tenant("demo-a")):
+        clients = {c.pk: c for c in Client.objects.all()}
+        needs = list(Need.objects.all())
+        events = list(LifeEvent.objects.all())
+        away = list(HeldAwayAsset.objects.all())
+        ties = list(Relationship.objects.all())
+    n = len(clients)
+    assert 0.04 < len({x.client_id for x in needs}) / n < 0.18
+    assert 0.01 < len({x.client_id for x in events}) / n < 0.1
+    assert all(abs((e.occurs_on - on).days) <= 90 for e in events)  # recent or upcoming
+    assert 0.01 < len({x.client_id for x in away}) / n < 0.1
+    assert all(a.amount_cny > 0 for a in away)
+    assert ties
+    for tie in ties:  # between consecutive clients, a couple of opposite sexes
+        one, other = clients[tie.client_id], clients[tie.related_id]
+        assert int(one.external_id[1:]) == int(other.external_id[1:]) + 1
+        if tie.kind == Relationship.Kind.SPOUSE:
+            assert one.gender != other.gender
+    referred = [c for c in clients.values() if c.referrer_id]
+    assert referred
+    for c in referred:
+        assert c.referrer_id in clients and clients[c.referrer_id].external_id < c.external_id
+    assert 0.25 < sum(bool(c.preferred_channel) for c in clients.values()) / n < 0.55
+    assert any(c.preferred_contact_time for c in clients.values())
+
+
+@pytest.mark.django_db
+def test_money_only_references_its_own_tenant():
+    seed(clients=300)
+
+    for slug in SLUGS:
+        bank = tenant(slug)
+        with tenant_context(bank):
+            holdings = Holding.objects.all()
+            assert holdings.exists()
+            assert not holdings.exclude(client__tenant_id=bank.pk).exists()
+            assert not holdings.exclude(product__tenant_id=bank.pk).exists()
+            for model in (RiskAssessment, Need, LifeEvent, HeldAwayAsset, Relationship):
+                rows = model.objects.all()
+                assert rows.exists(), model
+                assert not rows.exclude(client__tenant_id=bank.pk).exists(), model
+            assert not Relationship.objects.exclude(related__tenant_id=bank.pk).exists()
+            clients = Client.objects.all()
+            assert not clients.filter(tier__isnull=False).exclude(tier__tenant_id=bank.pk).exists()
+            referred = clients.filter(referrer__isnull=False)
+            assert referred.exists()
+            assert not referred.exclude(referrer__tenant_id=bank.pk).exists()
+
+
+@pytest.mark.django_db
+def test_clients_loaded_without_money_get_the_same_money(monkeypatch):
+    # What a database seeded before the demo had money looks like, plus a few things a
+    # user did since: both must survive, and nothing be added twice.
+    monkeypatch.setattr(demo, "CLIENT_BLOCK", 16)
+    seed(clients=40)
+    full = money_rows("demo-a")
+    bank = tenant("demo-a")
+    with tenant_context(bank):
+        for model in (Holding, RiskAssessment, Need, LifeEvent, HeldAwayAsset, Relationship):
+            model.objects.all().delete()
+        Client.objects.update(
+            risk_level="", risk_assessed_on=None, referrer=None, tier=None, aum_cny=0,
+            preferred_channel="", preferred_contact_time="",
+        )  # fmt: skip
+        kept = Client.objects.get(external_id=demo.external_id(5))
+        kept.risk_level, kept.risk_assessed_on = "C5", today() - datetime.timedelta(days=3)
+        kept.preferred_channel = "visit"
+        kept.save()
+        Need.objects.create(client=kept, kind=Need.Kind.STATUS, note="用户自己记录的")
+
+    seed(clients=40)
+
+    again = money_rows("demo-a")
+    assert again["holdings"] == full["holdings"]
+    assert again["away"] == full["away"]
+    assert again["ties"] == full["ties"]
+    assert again["needs"] == sorted(
+        [n for n in full["needs"] if n[0] != kept.external_id]
+        + [(kept.external_id, "status", "用户自己记录的", today())]
+    )
+    assert again["risk"] == [r for r in full["risk"] if r[0] != kept.external_id]
+    by_id = {row[0]: row for row in again["clients"]}
+    assert by_id[kept.external_id][3:5] == ("C5", today() - datetime.timedelta(days=3))
+    assert by_id[kept.external_id][6] == "visit"
+    for row in full["clients"]:
+        if row[0] != kept.external_id:
+            assert by_id[row[0]] == row  # AUM, tier, risk, referrer, preferences
+    assert by_id[kept.external_id][1:3] == next(
+        row[1:3] for row in full["clients"] if row[0] == kept.external_id
+    )
+
+
+@pytest.mark.django_db
+def test_queries_do_not_grow_with_the_clients():
+    seed(clients=0)
+    statements = []
+
+    def count(execute, sql, params, many, context):
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    # (Not CaptureQueriesContext: the command empties the query log after each block.)
+    with connection.execute_wrapper(count):
+        seed(clients=400)
+
+    # Per tenant: its setup, then one block of a fixed number of statements.
+    assert len(statements) < 100
+
+
+def test_insert_rows_refuses_to_leave_out_a_required_column():
+    # Model defaults do not apply to the one-statement insert: a NOT NULL column added to
+    # a model later must be given, not silently fail (or worse) on one backend only.
+    with pytest.raises(ValueError, match="is_confidential"):
+        seed_demo.insert_rows(Client, ("external_id", "name", "branch_id"), [("C1", "张三", 1)])
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the SQLite side")
+def test_analyze_does_nothing_on_sqlite():
+    # No database access allowed here: a query would fail the test.
+    assert seed_demo.analyze_tables(["customers_holding"]) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ANALYZE rights are PostgreSQL's")
+def test_analyze_skips_only_what_the_role_may_not_analyse():
+    tables = ["customers_client", "customers_holding"]
+    # Inside the test's transaction the owner's connection cannot be used.
+    skipped = seed_demo.analyze_tables(tables)
+    assert set(skipped) == set(tables) - seed_demo.analysable(tables)
+
+
 # --- Generators -----------------------------------------------------------------------
 
 
@@ -316,3 +706,68 @@ def test_generated_clients_follow_the_demo_mix():
         pool = demo.MALE_GIVEN if s.gender == "M" else demo.FEMALE_GIVEN
         assert given in {char for char, _ in pool}
     assert [s.external_id for s in seeds[:2]] == ["C0000000001", "C0000000002"]
+
+
+# --- Money generators -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def money_block() -> list[money_demo.MoneySeed]:
+    seeds = list(demo.client_block(1, 0, demo.CLIENT_BLOCK, placements()))
+    return list(money_demo.money_block(1, 0, seeds, ON))
+
+
+ON = datetime.date(2026, 3, 1)
+
+
+def test_money_is_deterministic_and_independent_of_the_limit(money_block):
+    first = list(demo.client_block(1, 0, 100, placements()))
+    assert list(money_demo.money_block(1, 0, first, ON)) == money_block[:100]
+    assert list(money_demo.money_block(2, 0, first, ON)) != money_block[:100]
+
+
+def test_aum_bands_follow_the_demo_mix(money_block):
+    floors = (200_000, 500_000, 5_000_000, 10_000_000)
+    bands = Counter(sum(m.aum_cny >= f for f in floors) for m in money_block)
+    shares = [bands[b] / len(money_block) for b in range(5)]
+    for share, target in zip(shares, (0.55, 0.25, 0.14, 0.05, 0.01), strict=True):
+        assert abs(share - target) < max(0.015, target * 0.25), shares
+    assert max(m.aum_cny for m in money_block) > 50_000_000  # a heavy tail
+
+
+def test_generated_holdings_are_consistent(money_block):
+    rates = {c: money_demo.fx_rate(c, ON) for c in money_demo.FX_BASE}
+    products = money_demo.PRODUCTS_BY_CODE
+    for m in money_block:
+        assert 1 <= len(m.holdings) <= 5
+        assert m.holdings[0].product == money_demo.CURRENT_ACCOUNT and m.holdings[0].is_active
+        assert len({h.product for h in m.holdings}) == len(m.holdings)
+        assert m.aum_cny == money_demo.aum_of(m.holdings, rates)
+        for h in m.holdings:
+            spec = products[h.product]
+            assert h.currency == spec.currency
+            assert h.balance > 0
+            assert spec.min_aum <= m.aum_cny + 1  # open to the client's wealth (± FX cents)
+            if spec.term_days and h.is_active:
+                assert ON < h.matures_on <= ON + datetime.timedelta(days=180)
+                assert h.matures_on - h.opened_on == datetime.timedelta(days=spec.term_days)
+            if not h.is_active and h.matures_on:
+                assert h.matures_on < ON
+    expired = sum(
+        1 for m in money_block if m.risk_assessed_on and (ON - m.risk_assessed_on).days >= 365
+    )
+    assert 0.15 < expired / len(money_block) < 0.25
+    for share, field in ((0.10, "needs"), (0.05, "life_events"), (0.05, "held_away")):
+        found = sum(bool(getattr(m, field)) for m in money_block) / len(money_block)
+        assert abs(found - share) < 0.015, field
+
+
+def test_fx_rates_depend_on_the_date_only():
+    day = datetime.date(2026, 1, 15)
+    assert money_demo.fx_rate("USD", day) == money_demo.fx_rate("USD", day)
+    for currency, base in money_demo.FX_BASE.items():
+        rates = [money_demo.fx_rate(currency, day + datetime.timedelta(days=n)) for n in range(90)]
+        assert all(abs(rate / base - 1) < Decimal("0.02") for rate in rates)
+        assert len(set(rates)) > 30  # they move
+    rates = money_demo.fx_rates(day)
+    assert len(rates) == 90 and max(r[1] for r in rates) == day

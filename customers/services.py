@@ -98,6 +98,16 @@ def _audit(
     audit_record(action=action, request=request, user=user, obj=obj, detail=detail)
 
 
+def _client_row_delete(
+    *, actor: Actor, client: Client, row: Model, section: str, request: HttpRequest | None
+) -> None:
+    """Delete one of the client's own rows (a need, an event, an asset), audited."""
+    client_edit_check(actor=actor, client=client, section=section)
+    _same_client(row, client)
+    _audit("delete", actor=actor, obj=row, request=request, detail={"client": client.external_id})
+    row.delete()
+
+
 def _changes(obj: Model, values: dict) -> dict[str, list[str]]:
     """``{field: [old, new]}`` of the values that differ, as text for the audit log."""
     return {
@@ -169,10 +179,7 @@ def need_mark_addressed(
 def need_delete(
     *, actor: Actor, client: Client, need: Need, request: HttpRequest | None = None
 ) -> None:
-    client_edit_check(actor=actor, client=client, section=Section.NEEDS)
-    _same_client(need, client)
-    _audit("delete", actor=actor, obj=need, request=request, detail={"client": client.external_id})
-    need.delete()
+    _client_row_delete(actor=actor, client=client, row=need, section=Section.NEEDS, request=request)
 
 
 # --- Life events ---------------------------------------------------------------------
@@ -228,16 +235,9 @@ def life_event_update(
 def life_event_delete(
     *, actor: Actor, client: Client, life_event: LifeEvent, request: HttpRequest | None = None
 ) -> None:
-    client_edit_check(actor=actor, client=client, section=Section.LIFE_EVENTS)
-    _same_client(life_event, client)
-    _audit(
-        "delete",
-        actor=actor,
-        obj=life_event,
-        request=request,
-        detail={"client": client.external_id},
+    _client_row_delete(
+        actor=actor, client=client, row=life_event, section=Section.LIFE_EVENTS, request=request
     )
-    life_event.delete()
 
 
 # --- Held-away assets ----------------------------------------------------------------
@@ -321,10 +321,9 @@ def held_away_asset_update(
 def held_away_asset_delete(
     *, actor: Actor, client: Client, asset: HeldAwayAsset, request: HttpRequest | None = None
 ) -> None:
-    client_edit_check(actor=actor, client=client, section=Section.HELD_AWAY)
-    _same_client(asset, client)
-    _audit("delete", actor=actor, obj=asset, request=request, detail={"client": client.external_id})
-    asset.delete()
+    _client_row_delete(
+        actor=actor, client=client, row=asset, section=Section.HELD_AWAY, request=request
+    )
 
 
 # --- Relationships -------------------------------------------------------------------

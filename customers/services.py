@@ -108,6 +108,34 @@ def _client_row_delete(
     row.delete()
 
 
+def _client_row_update(
+    *,
+    actor: Actor,
+    client: Client,
+    row: Model,
+    section: str,
+    values: dict,
+    message: str,
+    request: HttpRequest | None,
+) -> Model:
+    """Change one of the client's own rows; written and audited only when it differs."""
+    client_edit_check(actor=actor, client=client, section=section)
+    _same_client(row, client)
+    changes = _changes(row, values)
+    if changes:
+        for name, value in values.items():
+            setattr(row, name, value)
+        _save(row, message_field="kind", message=message)
+        _audit(
+            "update",
+            actor=actor,
+            obj=row,
+            request=request,
+            detail={"client": client.external_id, "changes": changes},
+        )
+    return row
+
+
 def _changes(obj: Model, values: dict) -> dict[str, list[str]]:
     """``{field: [old, new]}`` of the values that differ, as text for the audit log."""
     return {
@@ -215,20 +243,15 @@ def life_event_update(
     note: str = "",
     request: HttpRequest | None = None,
 ) -> LifeEvent:
-    client_edit_check(actor=actor, client=client, section=Section.LIFE_EVENTS)
-    _same_client(life_event, client)
-    changes = _changes(life_event, {"kind": kind, "occurs_on": occurs_on, "note": note})
-    if changes:
-        life_event.kind, life_event.occurs_on, life_event.note = kind, occurs_on, note
-        _save(life_event, message_field="kind", message=_("This event could not be saved."))
-        _audit(
-            "update",
-            actor=actor,
-            obj=life_event,
-            request=request,
-            detail={"client": client.external_id, "changes": changes},
-        )
-    return life_event
+    return _client_row_update(
+        actor=actor,
+        client=client,
+        row=life_event,
+        section=Section.LIFE_EVENTS,
+        values={"kind": kind, "occurs_on": occurs_on, "note": note},
+        message=_("This event could not be saved."),
+        request=request,
+    )
 
 
 @transaction.atomic
@@ -294,7 +317,6 @@ def held_away_asset_update(
     request: HttpRequest | None = None,
 ) -> HeldAwayAsset:
     client_edit_check(actor=actor, client=client, section=Section.HELD_AWAY)
-    _same_client(asset, client)
     amount_cny = _clean_amount(amount_cny)
     values = {
         "kind": kind,
@@ -302,19 +324,15 @@ def held_away_asset_update(
         "description": description,
         "as_of": as_of or asset.as_of,
     }
-    changes = _changes(asset, values)
-    if changes:
-        for name, value in values.items():
-            setattr(asset, name, value)
-        _save(asset, message_field="kind", message=_("This asset could not be saved."))
-        _audit(
-            "update",
-            actor=actor,
-            obj=asset,
-            request=request,
-            detail={"client": client.external_id, "changes": changes},
-        )
-    return asset
+    return _client_row_update(
+        actor=actor,
+        client=client,
+        row=asset,
+        section=Section.HELD_AWAY,
+        values=values,
+        message=_("This asset could not be saved."),
+        request=request,
+    )
 
 
 @transaction.atomic

@@ -316,11 +316,10 @@ def held_away_asset_update(
     as_of: datetime.date | None = None,
     request: HttpRequest | None = None,
 ) -> HeldAwayAsset:
-    client_edit_check(actor=actor, client=client, section=Section.HELD_AWAY)
-    amount_cny = _clean_amount(amount_cny)
+    # _client_row_update checks the permission before anything is written.
     values = {
         "kind": kind,
-        "amount_cny": amount_cny,
+        "amount_cny": _clean_amount(amount_cny),
         "description": description,
         "as_of": as_of or asset.as_of,
     }

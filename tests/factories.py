@@ -19,7 +19,17 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
-from vipcrm.models import Branch, StaffProfile, Tenant, User
+from segmentation.models import (
+    AumSnapshot,
+    ClientSegment,
+    RmCapacity,
+    SavedSegment,
+    ServiceStandard,
+    TierChange,
+    TieringPolicy,
+    TierOverride,
+)
+from vipcrm.models import Branch, Notification, StaffProfile, Tenant, User
 from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
 
@@ -188,3 +198,88 @@ class HeldAwayAssetFactory(TenantOwnedFactory):
     client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
     kind = HeldAwayAsset.Kind.REAL_ESTATE
     amount_cny = Decimal("3000000.00")
+
+
+class NotificationFactory(TenantOwnedFactory):
+    class Meta:
+        model = Notification
+
+    recipient = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    kind = "tier_changes"
+    params = factory.LazyFunction(lambda: {"upgrades": 1, "downgrades": 0})
+
+
+class TieringPolicyFactory(TenantOwnedFactory):
+    class Meta:
+        model = TieringPolicy
+        django_get_or_create = ["tenant"]
+
+
+class ServiceStandardFactory(TenantOwnedFactory):
+    class Meta:
+        model = ServiceStandard
+
+    tier = factory.SubFactory(TierFactory, tenant=factory.SelfAttribute("..tenant"))
+    contact_cadence_days = 90
+    maturity_lead_days = 14
+    meetings_per_year = 2
+    service_package = "贵宾厅、专属理财顾问"
+    book_weight = Decimal("1.00")
+
+
+class AumSnapshotFactory(TenantOwnedFactory):
+    class Meta:
+        model = AumSnapshot
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    date = factory.Sequence(lambda n: datetime.date(2026, 1, 1) + datetime.timedelta(days=n))
+    aum_cny = Decimal("600000.00")
+
+
+class ClientSegmentFactory(TenantOwnedFactory):
+    class Meta:
+        model = ClientSegment
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class TierOverrideFactory(TenantOwnedFactory):
+    class Meta:
+        model = TierOverride
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    tier = factory.SubFactory(TierFactory, tenant=factory.SelfAttribute("..tenant"))
+    reason = "重要企业主客户，行长特批"
+    expires_on = datetime.date(2027, 6, 30)
+    created_by = factory.SubFactory(
+        StaffFactory, tenant=factory.SelfAttribute("..tenant"), role=Role.SUPERVISOR
+    )
+
+
+class TierChangeFactory(TenantOwnedFactory):
+    class Meta:
+        model = TierChange
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    from_tier = None
+    to_tier = factory.SubFactory(TierFactory, tenant=factory.SelfAttribute("..tenant"))
+    reason = TierChange.Reason.UPGRADE
+    average_aum_cny = Decimal("600000.00")
+    effective_on = datetime.date(2026, 11, 1)
+
+
+class RmCapacityFactory(TenantOwnedFactory):
+    class Meta:
+        model = RmCapacity
+
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    capacity = Decimal("150.00")
+
+
+class SavedSegmentFactory(TenantOwnedFactory):
+    class Meta:
+        model = SavedSegment
+
+    name = factory.Sequence(lambda n: f"目标客户{n}")
+    owner = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    criteria = factory.LazyFunction(dict)

@@ -303,3 +303,37 @@ class IdempotencyRecord(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code})"
+
+
+class Notification(TenantOwnedModel):
+    """An in-app message to a staff member (a tier change in their book, a reassignment…).
+
+    Written set-based by the jobs that have news (one per recipient and run, not one per
+    row) and shown under the bell in the header until read. The text is not stored: it
+    is rendered from ``kind`` and ``params`` in the reader's language
+    (``vipcrm.notifications``), since a nightly job has no language of its own.
+    """
+
+    recipient = models.ForeignKey(
+        StaffProfile,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    kind = models.CharField(_("kind"), max_length=32)
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    row_scope = RowScope(owner="recipient")
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "recipient", "read_at"], name="notification_inbox_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient_id}"

@@ -16,6 +16,7 @@ api_v1 = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     *router.urls,
     path("", include("customers.api_urls")),
+    path("", include("segmentation.api_urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("staff/<str:code>/", views.StaffDetailView.as_view(), name="staff-detail"),
     path("audit/", views.AuditLogView.as_view(), name="audit-log"),
     path("clients/", include("customers.urls")),
+    path("segmentation/", include("segmentation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include((api_v1, "api"))),

@@ -7,15 +7,33 @@ no route escapes the check by being forgotten.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from customers.models import Client, Holding, Product
+from customers.models import Client, Holding, Product, Tier
+from segmentation.models import (
+    AumSnapshot,
+    ClientSegment,
+    RmCapacity,
+    SavedSegment,
+    ServiceStandard,
+    TierChange,
+    TierOverride,
+)
 from tests.factories import (
+    AumSnapshotFactory,
     BranchFactory,
     ClientFactory,
+    ClientSegmentFactory,
     HoldingFactory,
+    NotificationFactory,
     ProductFactory,
+    RmCapacityFactory,
+    SavedSegmentFactory,
+    ServiceStandardFactory,
     StaffFactory,
+    TierChangeFactory,
+    TierFactory,
+    TierOverrideFactory,
 )
-from vipcrm.models import Branch, StaffProfile
+from vipcrm.models import Branch, Notification, StaffProfile
 from vipcrm.services import api_token_create
 
 pytestmark = pytest.mark.django_db
@@ -26,12 +44,26 @@ def holding_factory(*, tenant, name):
     return HoldingFactory(tenant=tenant, product__name=name, client__name=name)
 
 
+def _through_client(factory_class):
+    # Rows named by their client only: the marker goes into the client's name.
+    return lambda *, tenant, name: factory_class(tenant=tenant, client__name=name)
+
+
 FACTORIES = {
     Branch: BranchFactory,
     StaffProfile: StaffFactory,
     Client: ClientFactory,
     Product: ProductFactory,
     Holding: holding_factory,
+    Tier: TierFactory,
+    ServiceStandard: lambda *, tenant, name: ServiceStandardFactory(tenant=tenant, tier__name=name),
+    AumSnapshot: _through_client(AumSnapshotFactory),
+    ClientSegment: _through_client(ClientSegmentFactory),
+    TierOverride: _through_client(TierOverrideFactory),
+    TierChange: _through_client(TierChangeFactory),
+    RmCapacity: lambda *, tenant, name: RmCapacityFactory(tenant=tenant, staff__name=name),
+    SavedSegment: SavedSegmentFactory,
+    Notification: lambda *, tenant, name: NotificationFactory(tenant=tenant, recipient__name=name),
 }
 MARKER = "乙行机密"  # in the names of tenant B's objects; must never reach tenant A
 # The platform operator's admin is not a tenant route (tested in test_auth); the

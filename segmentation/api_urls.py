@@ -1,0 +1,3 @@
+"""The segmentation API (mounted under /api/v1/)."""
+
+urlpatterns: list = []

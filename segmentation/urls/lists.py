@@ -1,0 +1,3 @@
+"""Routes of segmentation: lists."""
+
+urlpatterns: list = []

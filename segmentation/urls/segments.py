@@ -1,0 +1,3 @@
+"""Routes of segmentation: segments."""
+
+urlpatterns: list = []

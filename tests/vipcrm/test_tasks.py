@@ -12,6 +12,12 @@ from vipcrm.tenancy import TenantNotSet, current_tenant_id, tenant_context
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def only_this_tests_jobs(monkeypatch):
+    """The pipeline holds only the jobs a test registers (the apps' jobs have their own tests)."""
+    monkeypatch.setattr(nightly, "_jobs", {})
+
+
 @pytest.fixture
 def recorded_job():
     seen = []

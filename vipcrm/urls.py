@@ -27,6 +27,7 @@ urlpatterns = [
     path("staff/", views.StaffListView.as_view(), name="staff-list"),
     path("staff/<str:code>/", views.StaffDetailView.as_view(), name="staff-detail"),
     path("audit/", views.AuditLogView.as_view(), name="audit-log"),
+    path("notifications/", include("vipcrm.notification_urls")),
     path("clients/", include("customers.urls")),
     path("segmentation/", include("segmentation.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

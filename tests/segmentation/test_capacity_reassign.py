@@ -175,8 +175,9 @@ def test_reassignment_is_set_based(bank_a, city_rm, count):
             )
     updates = [q for q in queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == 1
-    # Constant: the same statements for 3 clients as for 30.
-    assert len(queries) <= 12
+    # A handful of statements whatever the count: subtree, target, clients, UPDATE,
+    # audit, notifications (plus savepoints and, on PostgreSQL, the tenant setting).
+    assert len(queries) <= 16
 
 
 def test_the_query_count_does_not_grow_with_the_clients(bank_a, city_rm):

@@ -1,0 +1,468 @@
+"""Pages for supervisors: unqualified VIPs, near-threshold clients, tier changes, and RM
+capacity with suggested moves and the reassignment of clients.
+
+Who sees what (anyone else gets the 404 of a page that does not exist, as for every
+role page of this project):
+
+| page            | RM                      | supervisor       | head office              |
+|-----------------|-------------------------|------------------|--------------------------|
+| unqualified     | —                       | branch subtree   | the bank, branch filter  |
+| near-threshold  | own book                | branch subtree   | the bank, branch filter  |
+| tier changes    | own book                | branch subtree   | the bank, branch filter  |
+| capacity        | own figure              | branch subtree   | the bank, branch filter  |
+| reassign / edit | —                       | branch subtree   | the bank                 |
+
+Advisors serve clients through their team and have no book of their own: none of
+these pages is theirs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext, pgettext
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import ListView, TemplateView, View
+
+from customers.selectors import client_identity
+from customers.views import WindowPaginator, _page_window
+from segmentation import capacity, selectors
+from segmentation.list_forms import (
+    CapacityFilterForm,
+    NearThresholdFilterForm,
+    ReassignForm,
+    RmCapacityForm,
+    TierChangeFilterForm,
+    UnqualifiedFilterForm,
+)
+from vipcrm.audit import audit_record
+from vipcrm.models import StaffProfile
+from vipcrm.roles import Role
+from vipcrm.views import FilteredListMixin, StaffRequiredMixin
+
+MANAGERS = (Role.SUPERVISOR, Role.HEAD_OFFICE)
+BOOK_HOLDERS = (Role.RM, Role.SUPERVISOR, Role.HEAD_OFFICE)
+MATCH_COUNT_CAP = 10_000  # counted exactly up to this, then "10,000+"
+EXPORT_ROW_CAP = 100_000
+
+
+class _FilteredWindowList(FilteredListMixin, StaffRequiredMixin, ListView):
+    """A list page whose rows come from a selector narrowed by a filter form, paged
+    without COUNT(*) (``WindowPaginator``) and with one capped count for the header."""
+
+    filter_form_class = None
+    paginate_by = 50
+    paginator_class = WindowPaginator
+
+    def get_filter_form(self):
+        return self.filter_form_class(self.request.GET or None, actor=self.actor)
+
+    def get_queryset(self):
+        self.filter_form = self.get_filter_form()
+        if self.filter_form.is_bound and not self.filter_form.is_valid():
+            messages.error(self.request, _("Please correct the filter below."))
+        return self.select(**self.filter_form.arguments())
+
+    def select(self, **arguments):
+        raise NotImplementedError
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        matches = self.object_list.order_by().values("pk")[: MATCH_COUNT_CAP + 1].count()
+        exact = matches <= MATCH_COUNT_CAP
+        page = context["page_obj"]
+        page_count = (
+            min(-(-matches // self.paginate_by), WindowPaginator.max_pages) if exact else None
+        )
+        context.update(
+            filter_form=self.filter_form,
+            active_filters=self.filter_form.active_filters(),
+            match_count=min(matches, MATCH_COUNT_CAP),
+            match_count_exact=exact,
+            page_count=page_count,
+            page_numbers=_page_window(page.number, page.has_next(), page_count),
+        )
+        return context
+
+
+def _csv_response(*, request, rows: list[list], header: list, name: str, what: str, count: int):
+    """A CSV attachment (UTF-8 with BOM, so Excel reads the Chinese), audited as an export."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    audit_record(
+        action="export",
+        request=request,
+        detail={
+            "what": what,
+            "rows": count,
+            "truncated": count >= EXPORT_ROW_CAP,
+            "filters": request.GET.dict(),
+        },
+    )
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
+    return response
+
+
+def _invalid_filters(form) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(
+        _("The export filters are not valid: %(errors)s")
+        % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+def _money(value) -> str:
+    return f"{value:.2f}" if value is not None else ""
+
+
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def _reassigned_message(count: int, to_rm: StaffProfile | None) -> str:
+    if to_rm is None:
+        return ngettext(
+            "%(count)d client released to the branch pool.",
+            "%(count)d clients released to the branch pool.",
+            count,
+        ) % {"count": count}
+    return ngettext(
+        "%(count)d client moved to %(rm)s.",
+        "%(count)d clients moved to %(rm)s.",
+        count,
+    ) % {"count": count, "rm": to_rm.name}
+
+
+def _apply_reassign(request, actor, form: ReassignForm) -> int | None:
+    """Run ``clients_reassign`` from a valid form; its errors land on the form's fields."""
+    try:
+        return capacity.clients_reassign(
+            actor=actor,
+            clients_qs_or_ids=form.cleaned_data["clients"],
+            to_rm=form.cleaned_data["to_rm"],
+            reason=form.cleaned_data["reason"],
+            request=request,
+        )
+    except ValidationError as error:
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+        return None
+
+
+# --- Unqualified VIPs ----------------------------------------------------------------
+
+
+class UnqualifiedListView(_FilteredWindowList):
+    """Clients kept in an RM's book whose tier no longer justifies it, with the
+    supervisor's action: tick clients, move them to another RM or release them."""
+
+    allowed_roles = MANAGERS
+    template_name = "segmentation/list_unqualified.html"
+    context_object_name = "clients"
+    filter_form_class = UnqualifiedFilterForm
+
+    def select(self, **arguments):
+        return selectors.unqualified_clients(actor=self.actor, **arguments)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        reassign_form = kwargs.get("reassign_form") or ReassignForm(actor=self.actor)
+        selected = set()
+        if reassign_form.is_bound:
+            selected = {str(pk) for pk in reassign_form.data.getlist("clients")}
+        context.update(
+            policy=selectors.tiering_policy(),
+            reassign_form=reassign_form,
+            selected=selected,
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        form = ReassignForm(request.POST, actor=self.actor)
+        if form.is_valid():
+            moved = _apply_reassign(request, self.actor, form)
+            if moved is not None:
+                messages.success(request, _reassigned_message(moved, form.cleaned_data["to_rm"]))
+                return HttpResponseRedirect(request.get_full_path())
+        self.object_list = self.get_queryset()
+        context = self.get_context_data(reassign_form=form)
+        return self.render_to_response(context, status=400)
+
+
+class UnqualifiedExportView(StaffRequiredMixin, View):
+    """The unqualified list as CSV: scope and filters of the page, identity masked."""
+
+    allowed_roles = MANAGERS
+
+    def get(self, request, *args, **kwargs):
+        form = UnqualifiedFilterForm(request.GET or None, actor=self.actor)
+        if form.is_bound and not form.is_valid():
+            return _invalid_filters(form)
+        clients = list(
+            selectors.unqualified_clients(actor=self.actor, **form.arguments())[:EXPORT_ROW_CAP]
+        )
+        grace = selectors.tiering_policy().downgrade_grace
+        kinds = dict(selectors.UnqualifiedKind.choices)
+        rows = [
+            [
+                client.external_id,
+                client.name,
+                client.owner_rm.name if client.owner_rm else "",
+                client.branch.name,
+                client.tier.name if client.tier else "",
+                _money(client.basis),
+                _money(client.floor),
+                _money(client.gap),
+                kinds[client.kind],
+                f"{client.months_below_floor}/{grace}",
+                client_identity(client)["mobile"],
+            ]
+            for client in clients
+        ]
+        header = [
+            gettext("Customer number"),
+            pgettext("person", "Name"),
+            gettext("RM"),
+            gettext("Branch"),
+            gettext("Tier"),
+            gettext("Average daily AUM (CNY)"),
+            gettext("Floor (CNY)"),
+            gettext("Gap to the floor (CNY)"),
+            gettext("Why"),
+            gettext("Months below the floor"),
+            gettext("Mobile"),
+        ]
+        return _csv_response(
+            request=request,
+            rows=rows,
+            header=header,
+            name="unqualified-vips",
+            what="unqualified VIPs",
+            count=len(rows),
+        )
+
+
+# --- Near-threshold clients ----------------------------------------------------------
+
+
+class NearThresholdListView(_FilteredWindowList):
+    """Clients just below their next tier's floor: the upgrade conversations to have."""
+
+    allowed_roles = BOOK_HOLDERS
+    template_name = "segmentation/list_near_threshold.html"
+    context_object_name = "clients"
+    filter_form_class = NearThresholdFilterForm
+
+    def select(self, **arguments):
+        self.policy = selectors.tiering_policy()
+        return selectors.near_threshold_clients(actor=self.actor, policy=self.policy, **arguments)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        tiers = selectors.tiers_by_id()
+        for client in context["clients"]:
+            client.next_tier = tiers.get(client.next_tier_id)
+            client.identity = client_identity(client)
+        context["policy"] = self.policy
+        return context
+
+
+class NearThresholdExportView(StaffRequiredMixin, View):
+    allowed_roles = BOOK_HOLDERS
+
+    def get(self, request, *args, **kwargs):
+        form = NearThresholdFilterForm(request.GET or None, actor=self.actor)
+        if form.is_bound and not form.is_valid():
+            return _invalid_filters(form)
+        clients = list(
+            selectors.near_threshold_clients(actor=self.actor, **form.arguments())[:EXPORT_ROW_CAP]
+        )
+        tiers = selectors.tiers_by_id()
+        rows = []
+        for client in clients:
+            next_tier = tiers.get(client.next_tier_id)
+            rows.append(
+                [
+                    client.external_id,
+                    client.name,
+                    client.owner_rm.name if client.owner_rm else "",
+                    client.branch.name,
+                    client.tier.name if client.tier else "",
+                    next_tier.name if next_tier else "",
+                    _money(client.basis),
+                    _money(client.next_floor),
+                    _money(client.missing),
+                    client_identity(client)["mobile"],
+                ]
+            )
+        header = [
+            gettext("Customer number"),
+            pgettext("person", "Name"),
+            gettext("RM"),
+            gettext("Branch"),
+            gettext("Tier"),
+            gettext("Next tier"),
+            gettext("Average daily AUM (CNY)"),
+            gettext("Next floor (CNY)"),
+            gettext("Missing (CNY)"),
+            gettext("Mobile"),
+        ]
+        return _csv_response(
+            request=request,
+            rows=rows,
+            header=header,
+            name="near-threshold",
+            what="near-threshold clients",
+            count=len(rows),
+        )
+
+
+# --- Tier changes --------------------------------------------------------------------
+
+
+class TierChangeListView(_FilteredWindowList):
+    """Recent tier changes; the nightly notification links here with ``effective_on``."""
+
+    allowed_roles = BOOK_HOLDERS
+    template_name = "segmentation/list_tier_changes.html"
+    context_object_name = "changes"
+    filter_form_class = TierChangeFilterForm
+
+    def select(self, **arguments):
+        return selectors.tier_changes(actor=self.actor, **arguments)
+
+
+# --- RM capacity ---------------------------------------------------------------------
+
+CAPACITY_PAGE_SIZE = 100
+
+
+class CapacityView(StaffRequiredMixin, TemplateView):
+    """Each RM's weighted book against their capacity, the totals, and suggested moves
+    (supervisors and head office) that can be applied one by one."""
+
+    allowed_roles = BOOK_HOLDERS
+    template_name = "segmentation/capacity.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = CapacityFilterForm(self.request.GET or None, actor=self.actor)
+        if form.is_bound and not form.is_valid():
+            messages.error(self.request, _("Please correct the filter below."))
+        data = getattr(form, "cleaned_data", {})
+        policy = selectors.tiering_policy()
+        loads = capacity.rm_loads(actor=self.actor, branch=data.get("branch"), policy=policy)
+        is_manager = self.actor.role in MANAGERS
+        suggestions = (
+            capacity.capacity_moves_suggest(actor=self.actor, loads=loads) if is_manager else []
+        )
+        relieved = {move.from_load.staff.pk for move in suggestions}
+        shown = capacity.rm_loads_sorted(loads, data.get("sort") or "-ratio")
+        if data.get("status"):
+            shown = [load for load in shown if load.status == data["status"]]
+        page = Paginator(shown, CAPACITY_PAGE_SIZE).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(
+            filter_form=form,
+            policy=policy,
+            loads=page.object_list,
+            page_obj=page,
+            is_paginated=page.has_other_pages(),
+            query_string=query.urlencode(),
+            totals=capacity.rm_load_totals(loads),
+            suggestions=suggestions,
+            unrelieved=[
+                load
+                for load in loads
+                if load.status == capacity.LoadStatus.OVERLOADED and load.staff.pk not in relieved
+            ],
+            is_manager=is_manager,
+            overloaded_above=capacity.OVERLOADED_ABOVE,
+            underloaded_below=capacity.UNDERLOADED_BELOW,
+            move_reason=gettext("Capacity balancing: suggested move"),
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        """Apply one suggested move (or any posted selection): reassign, then back."""
+        if self.actor.role not in MANAGERS:
+            raise Http404
+        back = _safe_next(request, reverse("segmentation:capacity"))
+        form = ReassignForm(request.POST, actor=self.actor)
+        moved = _apply_reassign(request, self.actor, form) if form.is_valid() else None
+        if moved is None:
+            errors = [str(e) for field_errors in form.errors.values() for e in field_errors]
+            messages.error(request, " ".join(errors) or _("The move could not be applied."))
+            return HttpResponseRedirect(back)
+        messages.success(request, _reassigned_message(moved, form.cleaned_data["to_rm"]))
+        return HttpResponseRedirect(back)
+
+
+class CapacityEditView(StaffRequiredMixin, TemplateView):
+    """Set one RM's capacity, or return them to the bank's default."""
+
+    allowed_roles = MANAGERS
+    template_name = "segmentation/capacity_edit.html"
+    model = StaffProfile  # for introspection (the cross-tenant test); rows: capacity_rms
+    slug_field = "code"
+    slug_url_kwarg = "code"
+
+    def get_object(self) -> StaffProfile:
+        rms = capacity.capacity_rms(actor=self.actor)
+        return get_object_or_404(rms, **{self.slug_field: self.kwargs[self.slug_url_kwarg]})
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        staff = kwargs.get("staff") or self.get_object()
+        loads = capacity.rm_loads(actor=self.actor, staff=staff)
+        form = kwargs.get("form")
+        if form is None:
+            current = staff.capacities.first()
+            form = RmCapacityForm(initial={"capacity": current.capacity if current else None})
+        context.update(
+            staff=staff,
+            load=loads[0] if loads else None,
+            form=form,
+            policy=selectors.tiering_policy(),
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        staff = self.get_object()
+        form = RmCapacityForm(request.POST)
+        if form.is_valid():
+            try:
+                capacity.rm_capacity_set(
+                    actor=self.actor,
+                    staff=staff,
+                    capacity=form.cleaned_data["capacity"],
+                    request=request,
+                )
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, _("Capacity of %(name)s saved.") % {"name": staff.name})
+                return HttpResponseRedirect(reverse("segmentation:capacity"))
+        context = self.get_context_data(staff=staff, form=form)
+        return self.render_to_response(context, status=400)

@@ -64,6 +64,7 @@ OVERLOADED_ABOVE = Decimal("100")  # percent of capacity
 UNDERLOADED_BELOW = Decimal("70")
 WEIGHT_FIELD = DecimalField(max_digits=12, decimal_places=2)
 ZERO = Decimal("0")
+CENT = Decimal("0.01")
 PERCENT = Decimal("0.1")
 
 
@@ -206,7 +207,8 @@ def rm_loads(
         RmLoad(
             staff=rm,
             client_count=rm.client_count,
-            weighted_book=Decimal(rm.weighted_book),
+            # Exact on PostgreSQL; SQLite sums in floating point, hence the cents.
+            weighted_book=Decimal(rm.weighted_book).quantize(CENT),
             capacity=Decimal(rm.own_capacity or policy.default_rm_capacity),
             capacity_is_default=rm.own_capacity is None,
             unqualified_count=rm.unqualified_count,

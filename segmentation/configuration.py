@@ -29,7 +29,7 @@ from customers.models import Client, Tier
 from segmentation.models import ServiceStandard, TierChange, TieringPolicy, TierOverride
 from vipcrm.audit import audit_record
 from vipcrm.models import AuditEntry
-from vipcrm.roles import Actor, Role
+from vipcrm.roles import Actor, Role, visible_to
 
 CODE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MAX_RANK = 99  # a bank has a handful of tiers; a bound keeps typos out
@@ -552,3 +552,28 @@ def tiering_policy_update(
 def tier_queryset() -> QuerySet[Tier]:
     """The tenant's tiers (the edit routes look a tier up here by code)."""
     return Tier.objects.all()
+
+
+# --- Reads of the API ------------------------------------------------------------------
+
+
+def tier_api_list(*, actor: Actor | None) -> QuerySet[Tier]:
+    """The tenant's tiers with their service standard (``standards``, prefetched):
+    reference data every member of the tenant and every read token sees."""
+    if actor is None:
+        return Tier.objects.none()
+    return Tier.objects.prefetch_related(
+        Prefetch("service_standards", queryset=ServiceStandard.objects.all(), to_attr="standards")
+    )
+
+
+def tier_change_api_list(*, actor: Actor | None) -> QuerySet[TierChange]:
+    """Tier changes of the clients the actor may see: the whole tenant for head office
+    and integrations, the branch subtree for supervisors, the own book and team for RMs
+    and advisors (the clients API's scope)."""
+    changes = TierChange.objects.select_related(
+        "client", "client__branch", "client__owner_rm", "from_tier", "to_tier"
+    )
+    if actor is not None and actor.sees_whole_tenant:
+        return changes
+    return changes.filter(client__in=visible_to(Client.objects.all(), actor).values("pk"))

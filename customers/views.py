@@ -20,7 +20,7 @@ from django.utils.translation import pgettext
 from django.views.generic import DetailView, ListView, View
 from django.views.generic.detail import SingleObjectMixin
 
-from customers import charts, selectors, services
+from customers import charts, client_sections, selectors, services
 from customers.forms import (
     ClientFilterForm,
     HeldAwayAssetForm,
@@ -374,6 +374,10 @@ class ClientDetailView(ClientMixin, DetailView):
             **relationships,
             **_allocation_context(client, today, holdings, held_away),
             **_blank_forms(client, actor),
+            # Sections the apps above customers add (client_sections): tiers, plans…
+            extra_sections=client_sections.render_client_sections(
+                request=self.request, actor=actor, client=client
+            ),
         )
         return context
 

@@ -7,6 +7,11 @@ class SegmentationConfig(AppConfig):
     verbose_name = _("Segmentation")
 
     def ready(self) -> None:
+        from customers.client_sections import register_client_section
+        from segmentation.client_section import TIER_SECTION
+
+        register_client_section(TIER_SECTION)
+
         # The nightly pipeline: snapshot AUM, then re-tier (later apps use 30 and up).
         from segmentation import services
         from vipcrm import nightly

@@ -200,6 +200,7 @@ def near_threshold_clients(
     next_tier: Tier | None = None,
     sort: str = "gap",
     policy: TieringPolicy | None = None,
+    tiers: list[Tier] | None = None,
 ) -> QuerySet[Client]:
     """Clients whose basis is within the policy's ``near_threshold_percent`` below the
     floor of their next tier — the upgrade conversations worth having.
@@ -213,21 +214,17 @@ def near_threshold_clients(
     ``next_floor`` and ``missing`` (next floor − basis).
 
     Scope: supervisors their branch subtree, head office the tenant, an RM the clients
-    they own; advisors nothing.
+    they own; advisors nothing. ``tiers``: the tenant's tiers when the caller has them
+    already (else one query).
     """
     if actor is None or actor.role not in (Role.RM, Role.SUPERVISOR, Role.HEAD_OFFICE):
         return Client.objects.none()
     policy = policy or tiering_policy()
+    tiers = tiers if tiers is not None else list(Tier.objects.all())
     clients = visible_to(Client.objects.select_related("branch", "owner_rm", "tier"), actor)
     if actor.role == Role.RM:
         clients = clients.filter(owner_rm=actor.staff)
-    above = Tier.objects.filter(
-        rank__gt=Coalesce(OuterRef("tier__rank"), Value(NO_RANK), output_field=IntegerField())
-    ).order_by("rank")
-    clients = with_tiering_basis(clients).annotate(
-        next_tier_id=Subquery(above.values("pk")[:1]),
-        next_floor=Subquery(above.values("aum_floor")[:1], output_field=MONEY_FIELD),
-    )
+    clients = with_tiering_basis(clients).annotate(**_next_tier_annotations(tiers))
     band = 100 - policy.near_threshold_percent
     clients = (
         clients.annotate(
@@ -260,6 +257,31 @@ def near_threshold_clients(
         clients = clients.filter(next_tier_id=next_tier.pk)
     clients = with_identity_access(clients, actor)
     return clients.order_by(*NEAR_THRESHOLD_SORTS.get(sort, NEAR_THRESHOLD_SORTS["gap"]))
+
+
+def _next_tier_annotations(tiers: list[Tier]) -> dict:
+    """``next_tier_id`` and ``next_floor`` as CASE expressions over the (few) tiers.
+
+    Constants in the statement rather than a correlated subquery per client: the first
+    tier ranked above the client's (any tier for a non-VIP) wins; the top tier and a
+    bank without tiers give NULL.
+    """
+    ordered = sorted(tiers, key=lambda tier: tier.rank)
+    if not ordered:
+        return {
+            "next_tier_id": Value(None, output_field=IntegerField()),
+            "next_floor": Value(None, output_field=MONEY_FIELD),
+        }
+
+    def case(value_of, output_field):
+        whens = [When(tier__isnull=True, then=Value(value_of(ordered[0])))]
+        whens += [When(tier__rank__lt=tier.rank, then=Value(value_of(tier))) for tier in ordered]
+        return Case(*whens, default=Value(None), output_field=output_field)
+
+    return {
+        "next_tier_id": case(lambda tier: tier.pk, IntegerField()),
+        "next_floor": case(lambda tier: tier.aum_floor, MONEY_FIELD),
+    }
 
 
 def tiers_by_id() -> dict[int, Tier]:

@@ -274,13 +274,15 @@ class NearThresholdListView(_FilteredWindowList):
 
     def select(self, **arguments):
         self.policy = selectors.tiering_policy()
-        return selectors.near_threshold_clients(actor=self.actor, policy=self.policy, **arguments)
+        self.tiers = selectors.tiers_by_id()
+        return selectors.near_threshold_clients(
+            actor=self.actor, policy=self.policy, tiers=list(self.tiers.values()), **arguments
+        )
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        tiers = selectors.tiers_by_id()
         for client in context["clients"]:
-            client.next_tier = tiers.get(client.next_tier_id)
+            client.next_tier = self.tiers.get(client.next_tier_id)
             client.identity = client_identity(client)
         context["policy"] = self.policy
         return context
@@ -293,10 +295,12 @@ class NearThresholdExportView(StaffRequiredMixin, View):
         form = NearThresholdFilterForm(request.GET or None, actor=self.actor)
         if form.is_bound and not form.is_valid():
             return _invalid_filters(form)
-        clients = list(
-            selectors.near_threshold_clients(actor=self.actor, **form.arguments())[:EXPORT_ROW_CAP]
-        )
         tiers = selectors.tiers_by_id()
+        clients = list(
+            selectors.near_threshold_clients(
+                actor=self.actor, tiers=list(tiers.values()), **form.arguments()
+            )[:EXPORT_ROW_CAP]
+        )
         rows = []
         for client in clients:
             next_tier = tiers.get(client.next_tier_id)

@@ -83,17 +83,28 @@ def branch_subtree_ids(branch_id: int) -> list[int]:
     return found
 
 
-def _team_subquery(model: type[models.Model], path: str, staff_id: int) -> models.QuerySet:
-    """The ids of ``model`` rows whose team includes ``staff_id``, read from the team table.
+def _team_q(model: type[models.Model], path: str, staff_id: int) -> Q:
+    """Rows of ``model`` whose team includes ``staff_id``, read from the team table.
 
-    ``team_members__staff`` on Client becomes ``ClientTeamMember.filter(staff=…).values(
-    "client_id")``: a subquery on the (small) team table, never a join back through the
-    scoped table, which would repeat rows and cost a scan of it.
+    ``team_members__staff`` on Client becomes ``pk__in=ClientTeamMember.filter(staff=…)
+    .values("client_id")``: a subquery on the (small) team table, never a join back
+    through the scoped table, which would repeat rows and cost a scan of it. A path that
+    first follows foreign keys (``client__team_members__staff`` on a row that belongs to
+    a client) filters those keys instead: ``client_id__in=…``.
     """
-    relation, _, rest = path.partition("__")
-    rel = model._meta.get_field(relation)
-    team_model = rel.related_model
-    return team_model._default_manager.filter(**{rest: staff_id}).values(rel.field.attname)
+    parts = path.split("__")
+    current = model
+    for index, name in enumerate(parts):
+        field = current._meta.get_field(name)
+        if field.one_to_many:  # the reverse relation to the team table
+            prefix = "__".join(parts[:index])
+            rest = "__".join(parts[index + 1 :])
+            team_ids = field.related_model._default_manager.filter(**{rest: staff_id}).values(
+                field.field.attname
+            )
+            return Q(**{f"{prefix}__in" if prefix else "pk__in": team_ids})
+        current = field.related_model
+    raise ValueError(f"{model.__name__}.row_scope.team must reach a team table: {path!r}")
 
 
 def scope_q(model: type[models.Model], actor: Actor | None) -> Q:
@@ -119,7 +130,7 @@ def scope_q(model: type[models.Model], actor: Actor | None) -> Q:
         if scope.owner and actor.role == Role.RM:
             q |= Q(**{scope.owner: staff.pk})
         if scope.team:
-            q |= Q(pk__in=_team_subquery(model, scope.team, staff.pk))
+            q |= _team_q(model, scope.team, staff.pk)
         if not (scope.owner or scope.team) and scope.branch:
             q = Q(**{scope.branch: staff.branch_id})
         return q

@@ -4,7 +4,13 @@ import pytest
 
 from customers.models import Client
 from customers.selectors import client_list
-from tests.factories import BranchFactory, ClientFactory, ClientTeamMemberFactory
+from segmentation.models import TierChange
+from tests.factories import (
+    BranchFactory,
+    ClientFactory,
+    ClientTeamMemberFactory,
+    TierChangeFactory,
+)
 from vipcrm.roles import Actor, branch_subtree_ids, visible_to
 from vipcrm.selectors import staff_list
 from vipcrm.tenancy import tenant_context
@@ -61,6 +67,20 @@ def test_head_office_sees_the_whole_tenant(bank_a, book):
 def test_team_membership_does_not_duplicate_rows(bank_a, book):
     ClientTeamMemberFactory(tenant=bank_a.tenant, staff=bank_a.rm, client=book["own"])
     assert names(bank_a.rm).count("自己的") == 1
+
+
+def test_rows_of_a_client_follow_the_clients_team(bank_a, book):
+    # A tier change belongs to a client: its team path first follows the client key.
+    for client in book.values():
+        TierChangeFactory(tenant=bank_a.tenant, client=client)
+    for staff, expected in (
+        (bank_a.rm, ["自己的", "协办的", "顾问的"]),
+        (bank_a.advisor, ["顾问的"]),
+        (bank_a.supervisor, ["自己的", "顾问的"]),
+    ):
+        with tenant_context(bank_a.tenant):
+            rows = visible_to(TierChange.objects.all(), Actor.for_staff(staff))
+            assert sorted(rows.values_list("client__name", flat=True)) == sorted(expected)
 
 
 def test_integration_actor_sees_the_whole_tenant(bank_a, book):

@@ -122,6 +122,7 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
 
     def bulk_create(self, objs, *args, **kwargs):
         tenant_id = current_tenant_id()
+        objs = list(objs)  # a generator would be used up by the check below
         for obj in objs:
             if obj.tenant_id is None:
                 obj.tenant_id = tenant_id

@@ -93,6 +93,16 @@ def test_bulk_create_refuses_another_tenants_rows(bank_a, bank_b):
 
 
 @pytest.mark.django_db
+def test_bulk_create_takes_a_generator(bank_a):
+    with tenant_context(bank_a.tenant):
+        created = Branch.objects.bulk_create(
+            Branch(code=f"G{n}", name=f"支行{n}") for n in range(3)
+        )
+        assert len(created) == 3
+        assert Branch.objects.filter(code__startswith="G").count() == 3
+
+
+@pytest.mark.django_db
 def test_nested_context_restores_the_outer_tenant(bank_a, bank_b):
     with tenant_context(bank_a.tenant):
         with tenant_context(bank_b.tenant):

@@ -105,13 +105,14 @@ def render_clients_reassigned(params: dict[str, Any]) -> str:
 
     Params: ``count``, ``direction`` (``in``: the clients came to the reader; ``out``:
     they left the reader's book), ``other_rm`` (the RM on the other side) and ``by``
-    (the supervisor who moved them) — names, as they were when the move was made.
+    (the supervisor who moved them) — names, as they were when the move was made. An
+    empty ``other_rm`` is the branch pool: clients released from, or taken out of, it.
     """
     count = _count(params, "count")
     names = {
         "count": count,
         "by": params.get("by") or gettext("A supervisor"),
-        "other_rm": params.get("other_rm") or gettext("another RM"),
+        "other_rm": params.get("other_rm") or gettext("the branch pool"),
     }
     if params.get("direction") == "out":
         return (

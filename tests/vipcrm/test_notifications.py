@@ -73,6 +73,10 @@ def test_tier_changes_follow_the_readers_language():
             {"count": 5, "direction": "out", "other_rm": "李娜", "by": "张经理"},
             "张经理 moved 5 of your clients to 李娜",
         ),
+        (
+            {"count": 2, "direction": "out", "other_rm": "", "by": "张经理"},
+            "张经理 moved 2 of your clients to the branch pool",
+        ),
     ],
 )
 def test_a_reassignment_says_who_moved_how_many_and_which_way(params, expected):

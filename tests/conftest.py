@@ -122,5 +122,12 @@ def login(client):
 
 
 @pytest.fixture
+def english(client):
+    """Pages in English (they are Chinese-first whatever the browser asks)."""
+    client.cookies["django_language"] = "en"
+    return client
+
+
+@pytest.fixture
 def make_client():
     return ClientFactory

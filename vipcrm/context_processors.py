@@ -1,24 +1,90 @@
-"""Navigation by role, for the base template."""
+"""Navigation by role, for the base template: the main menu and a section's tabs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.urls import reverse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from vipcrm.roles import Role
 
-# (url name, label, roles that see it; None = every staff role)
+SUPERVISING = (Role.SUPERVISOR, Role.HEAD_OFFICE)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    """A link shown to ``roles`` (None: every staff role); it is the current one on its
+    own page and on every view named in ``covers`` (a trailing ``*`` matches a prefix)."""
+
+    url_name: str
+    label: str | Promise
+    roles: tuple[str, ...] | None = None
+    covers: tuple[str, ...] = ()
+
+    def shown_to(self, role: str | None) -> bool:
+        return self.roles is None or role in self.roles
+
+    def is_current(self, view_name: str | None) -> bool:
+        if not view_name:
+            return False
+        patterns = (self.url_name, *self.covers)
+        return any(
+            view_name.startswith(p[:-1]) if p.endswith("*") else view_name == p for p in patterns
+        )
+
+
+# The segmentation area's tabs; the main menu's "Segmentation" opens the first one the
+# role may see.
+SEGMENTATION_TABS = [
+    NavItem("segmentation:unqualified-list", _("Unqualified VIPs"), SUPERVISING),
+    NavItem("segmentation:near-threshold-list", _("Near threshold"), (Role.RM, *SUPERVISING)),
+    NavItem("segmentation:tier-change-list", _("Tier changes"), (Role.RM, *SUPERVISING)),
+    NavItem(
+        "segmentation:capacity",
+        _("RM capacity"),
+        (Role.RM, *SUPERVISING),
+        ("segmentation:capacity-edit",),
+    ),
+    NavItem(
+        "segmentation:tiers",
+        _("Tiers and service standards"),
+        SUPERVISING,
+        ("segmentation:tier-*", "segmentation:policy-*"),
+    ),
+]
+_SEGMENTATION_COVERS = tuple(
+    pattern for tab in SEGMENTATION_TABS for pattern in (tab.url_name, *tab.covers)
+)
+
 NAVIGATION = [
-    ("home", _("My day"), None),
-    ("customers:client-list", _("Clients"), None),
-    ("staff-list", _("Staff"), (Role.SUPERVISOR, Role.HEAD_OFFICE)),
-    ("branch-list", _("Branches"), (Role.SUPERVISOR, Role.HEAD_OFFICE)),
-    ("audit-log", _("Audit log"), (Role.HEAD_OFFICE,)),
+    NavItem("home", _("My day")),
+    NavItem(
+        "customers:client-list", _("Clients"), covers=("customers:*", "segmentation:client-tier*")
+    ),
+    NavItem("segmentation:segment-list", _("Segments"), covers=("segmentation:segment-*",)),
+    NavItem(
+        "segmentation:unqualified-list",
+        _("Segmentation"),
+        SUPERVISING,
+        _SEGMENTATION_COVERS,
+    ),
+    NavItem(
+        "segmentation:near-threshold-list", _("Segmentation"), (Role.RM,), _SEGMENTATION_COVERS
+    ),
+    NavItem("staff-list", _("Staff"), SUPERVISING, ("staff-*",)),
+    NavItem("branch-list", _("Branches"), SUPERVISING),
+    NavItem("audit-log", _("Audit log"), (Role.HEAD_OFFICE,)),
 ]
 
 
-def _section(url_name: str | None) -> str | None:
-    """``staff-detail`` belongs to the ``staff`` section, like ``staff-list``; and
-    ``customers:client-need-add`` to the ``client`` section, like ``client-list``."""
-    return url_name.rsplit(":", 1)[-1].split("-", 1)[0] if url_name else None
+def _links(items: list[NavItem], role: str | None, current: str | None) -> list[dict]:
+    return [
+        {"url": reverse(item.url_name), "label": item.label, "active": item.is_current(current)}
+        for item in items
+        if item.shown_to(role)
+    ]
 
 
 def navigation(request) -> dict:
@@ -30,10 +96,12 @@ def navigation(request) -> dict:
     actor = actor_for_request(request)
     if actor is None:
         return {}
-    current = getattr(getattr(request, "resolver_match", None), "url_name", None)
-    items = [
-        {"url": reverse(name), "label": label, "active": _section(name) == _section(current)}
-        for name, label, roles in NAVIGATION
-        if roles is None or actor.role in roles
-    ]
-    return {"nav_items": items, "current_actor": actor, "current_staff": actor.staff}
+    current = getattr(getattr(request, "resolver_match", None), "view_name", None)
+    context = {
+        "nav_items": _links(NAVIGATION, actor.role, current),
+        "current_actor": actor,
+        "current_staff": actor.staff,
+    }
+    if any(tab.is_current(current) for tab in SEGMENTATION_TABS):
+        context["section_tabs"] = _links(SEGMENTATION_TABS, actor.role, current)
+    return context

@@ -43,7 +43,6 @@ class ConfigMixin(StaffRequiredMixin, _ConfigAccess):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["can_edit"] = configuration.config_can_edit(self.actor)
-        context["config_nav_active"] = True
         return context
 
 

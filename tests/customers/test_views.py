@@ -57,13 +57,6 @@ def book(bank_a):
     )
 
 
-@pytest.fixture
-def english(client):
-    """Messages of this project in English (the default is Chinese)."""
-    client.cookies["django_language"] = "en"
-    return client
-
-
 def text(response) -> str:
     return response.content.decode()
 

@@ -32,12 +32,6 @@ def tiers(bank_a):
 
 
 @pytest.fixture
-def english(client):
-    client.cookies["django_language"] = "en"
-    return client
-
-
-@pytest.fixture
 def overloaded(bank_a, tiers):
     """rm at 125% (20 of 16) and an empty RM in the same region."""
     RmCapacityFactory(tenant=bank_a.tenant, staff=bank_a.rm, capacity=Decimal("16"))

@@ -36,12 +36,6 @@ def tiers(bank_a):
     return make_tiers(bank_a.tenant)
 
 
-@pytest.fixture
-def english(client):
-    client.cookies["django_language"] = "en"
-    return client
-
-
 def client_with(bank, *, basis, tier=None, owner=None, branch=None, **kwargs):
     client = ClientFactory(
         tenant=bank.tenant,

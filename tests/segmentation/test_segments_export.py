@@ -43,12 +43,6 @@ HEADER_EN = [
 
 
 @pytest.fixture
-def english(client):
-    client.cookies["django_language"] = "en"
-    return client
-
-
-@pytest.fixture
 def shared(bank_a, bank_b):
     """A shared segment of the RM over gold clients: theirs, the other RM's, another bank's."""
     gold = TierFactory(tenant=bank_a.tenant, code="GOLD", name="金卡", rank=2)

@@ -36,12 +36,6 @@ def text(response) -> str:
 
 
 @pytest.fixture
-def english(client):
-    client.cookies["django_language"] = "en"
-    return client
-
-
-@pytest.fixture
 def book(bank_a):
     """Gold clients of the RM (sub-branch), of a colleague in the same sub-branch, and of
     the other RM (another sub-branch); and one non-VIP client of the RM."""

@@ -34,7 +34,6 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import ListView, TemplateView, View
 
 from customers.selectors import client_identity
-from customers.views import WindowPaginator, _page_window
 from segmentation import capacity, selectors
 from segmentation.list_forms import (
     CapacityFilterForm,
@@ -46,12 +45,12 @@ from segmentation.list_forms import (
 )
 from vipcrm.audit import audit_record
 from vipcrm.models import StaffProfile
+from vipcrm.pagination import WindowPaginator, window_page_context
 from vipcrm.roles import Role
 from vipcrm.views import FilteredListMixin, StaffRequiredMixin
 
 MANAGERS = (Role.SUPERVISOR, Role.HEAD_OFFICE)
 BOOK_HOLDERS = (Role.RM, Role.SUPERVISOR, Role.HEAD_OFFICE)
-MATCH_COUNT_CAP = 10_000  # counted exactly up to this, then "10,000+"
 EXPORT_ROW_CAP = 100_000
 
 
@@ -77,19 +76,12 @@ class _FilteredWindowList(FilteredListMixin, StaffRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        matches = self.object_list.order_by().values("pk")[: MATCH_COUNT_CAP + 1].count()
-        exact = matches <= MATCH_COUNT_CAP
-        page = context["page_obj"]
-        page_count = (
-            min(-(-matches // self.paginate_by), WindowPaginator.max_pages) if exact else None
-        )
         context.update(
+            window_page_context(
+                queryset=self.object_list, page=context["page_obj"], per_page=self.paginate_by
+            ),
             filter_form=self.filter_form,
             active_filters=self.filter_form.active_filters(),
-            match_count=min(matches, MATCH_COUNT_CAP),
-            match_count_exact=exact,
-            page_count=page_count,
-            page_numbers=_page_window(page.number, page.has_next(), page_count),
         )
         return context
 

@@ -21,10 +21,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, View
 from django.views.generic.detail import SingleObjectMixin
 
-from customers.views import WindowPaginator, _page_window
 from segmentation import segments
 from segmentation.models import SavedSegment
 from segmentation.segment_forms import SegmentCriteriaForm, SegmentForm, add_criteria_errors
+from vipcrm.pagination import WindowPaginator, page_window
 from vipcrm.views import ScopedViewMixin, StaffRequiredMixin
 
 CLIENTS_PER_PAGE = 50
@@ -239,7 +239,7 @@ class SegmentDetailView(SegmentObjectMixin, DetailView):
         context.update(
             clients=page.object_list,
             page_obj=page,
-            page_numbers=_page_window(page.number, page.has_next(), page_count),
+            page_numbers=page_window(page.number, page.has_next(), page_count),
             query_string="",
             count=count,
             criteria=segments.criteria_describe(segment.criteria),

@@ -788,9 +788,9 @@ def test_my_day_links_the_largest_clients_to_their_360_page(login, bank_a, book,
     ],
 )
 def test_page_links(number, has_next, page_count, expected):
-    from customers.views import _page_window
+    from vipcrm.pagination import page_window
 
-    assert _page_window(number, has_next, page_count) == expected
+    assert page_window(number, has_next, page_count) == expected
 
 
 @pytest.mark.parametrize(

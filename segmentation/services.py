@@ -85,8 +85,9 @@ Lifecycle and product preference (``client_segments_refresh(on=D)``)
 First match wins (precedence dormant > new > declining > growing > stable):
 
 - **dormant** — no contact and no transaction in the 180 days up to D: the latest of
-  ``last_contact_on`` (kept by contact plans), ``last_aum_change_on``, the latest
-  holding's ``opened_on`` and the client's creation date is on or before D − 180;
+  ``last_contact_on`` (kept by contact plans), ``last_aum_change_on`` and the latest
+  holding's ``opened_on`` (for a client without holdings, the date it was created) is
+  on or before D − 180;
 - **new** — the relationship started less than 6 months before D (the earliest
   holding's ``opened_on``, else the date the client was created);
 - **declining** — AUM down by more than 20 % over 90 days: the latest snapshot on or
@@ -293,18 +294,20 @@ def aum_snapshot_take(*, on: datetime.date) -> int:
     ).first()
     _segments_ensure(now)
     if previous is not None:
+        # Driven by the clients (whose AUM is now the day's snapshot): the planner's
+        # statistics never know a day just written, and a plan built on "one row" for
+        # that day would compare every snapshot with every other.
         _execute(
             f"""
             UPDATE {t["segment"]} SET last_aum_change_on = %(on)s, updated_at = %(now)s
             WHERE tenant_id = %(tenant)s
               AND (last_aum_change_on IS NULL OR last_aum_change_on < %(on)s)
               AND client_id IN (
-                SELECT cur.client_id
-                FROM {t["snapshot"]} cur
+                SELECT c.id
+                FROM {t["client"]} c
                 JOIN {t["snapshot"]} prev ON prev.tenant_id = %(tenant)s
-                    AND prev.client_id = cur.client_id AND prev."date" = %(previous)s
-                WHERE cur.tenant_id = %(tenant)s AND cur."date" = %(on)s
-                  AND cur.aum_cny <> prev.aum_cny)
+                    AND prev.client_id = c.id AND prev."date" = %(previous)s
+                WHERE c.tenant_id = %(tenant)s AND c.aum_cny <> prev.aum_cny)
             """,  # noqa: S608  (as above)
             {"tenant": tenant, "on": on, "now": now, "previous": previous},
         )
@@ -312,6 +315,9 @@ def aum_snapshot_take(*, on: datetime.date) -> int:
 
 
 # --- Re-tiering ------------------------------------------------------------------------
+
+
+RUN_TABLE = "segmentation_retier_run"  # the run's decisions (a temporary table)
 
 
 def clients_retier(*, on: datetime.date) -> dict[str, int]:
@@ -324,6 +330,7 @@ def clients_retier(*, on: datetime.date) -> dict[str, int]:
     """
     policy, tiers = _policy(), _TierSql.load()
     t, d = _tables(), _dialect()
+    run = connection.ops.quote_name(RUN_TABLE)
     now = _now()
     params: dict[str, Any] = {
         **tiers.params(),
@@ -336,127 +343,118 @@ def clients_retier(*, on: datetime.date) -> dict[str, int]:
     }
     _segments_ensure(now)
 
-    # 1. The basis, the rule tier and the hysteresis count of every client.
+    # 1. Every client's decision, computed once into a temporary table: the basis
+    # (a SELECT, which PostgreSQL may run in parallel, unlike an UPDATE), the rule tier,
+    # the hysteresis count and the new tier. Later statements only read it.
+    _execute(f"DROP TABLE IF EXISTS {run}", {})
     _execute(
         f"""
-        UPDATE {t["segment"]} SET
-            average_aum_cny = x.average,
-            rule_tier_id = x.rule_tier,
-            months_below_floor = x.months,
-            last_monthly_evaluation = x.last_monthly,
-            evaluated_on = %(on)s,
-            updated_at = %(now)s
+        CREATE TEMPORARY TABLE {run} AS
+        SELECT n.*,
+            CASE WHEN n.new_tier {d["distinct"]} n.current_tier THEN 0 ELSE n.months END
+                AS final_months
         FROM (
-            SELECT z.segment_id, z.average, z.rule_tier,
+            SELECT m.*,
                 CASE
-                    WHEN z.pinned OR z.rule_rank > z.current_rank THEN 0
-                    WHEN z.monthly AND z.rule_rank < z.current_rank THEN z.months + 1
-                    WHEN z.monthly THEN 0
-                    ELSE z.months
-                END AS months,
-                CASE WHEN z.monthly THEN %(month)s ELSE z.last_monthly END AS last_monthly
+                    WHEN m.override_id IS NOT NULL AND m.expires_on >= %(on)s
+                        THEN m.pinned_tier
+                    WHEN m.override_id IS NOT NULL THEN m.rule_tier
+                    WHEN m.rule_rank > m.current_rank THEN m.rule_tier
+                    WHEN m.rule_rank < m.current_rank AND m.months >= %(grace)s
+                        THEN m.rule_tier
+                    ELSE m.current_tier
+                END AS new_tier,
+                CASE
+                    WHEN m.override_id IS NOT NULL AND m.expires_on >= %(on)s THEN 'override'
+                    WHEN m.override_id IS NOT NULL THEN 'override_ended'
+                    WHEN m.rule_rank > m.current_rank THEN 'upgrade'
+                    ELSE 'downgrade'
+                END AS reason
             FROM (
-                SELECT y.*, {tiers.rule_tier("y.average")} AS rule_tier,
-                    {tiers.rule_rank("y.average")} AS rule_rank
+                SELECT r.*,
+                    CASE
+                        WHEN r.override_id IS NOT NULL OR r.rule_rank > r.current_rank THEN 0
+                        WHEN r.monthly AND r.rule_rank < r.current_rank THEN r.old_months + 1
+                        WHEN r.monthly THEN 0
+                        ELSE r.old_months
+                    END AS months,
+                    CASE WHEN r.monthly THEN %(month)s ELSE r.old_monthly END AS last_monthly
                 FROM (
-                    SELECT s.id AS segment_id,
-                        s.months_below_floor AS months,
-                        s.last_monthly_evaluation AS last_monthly,
-                        (s.last_monthly_evaluation IS NULL
-                            OR s.last_monthly_evaluation < %(month)s) AS monthly,
-                        COALESCE(a.average, 0) AS average,
-                        {tiers.rank("c.tier_id")} AS current_rank,
-                        (o.id IS NOT NULL) AS pinned
-                    FROM {t["segment"]} s
-                    JOIN {t["client"]} c ON c.id = s.client_id AND c.tenant_id = %(tenant)s
-                    LEFT JOIN (
-                        SELECT client_id, ROUND(AVG(aum_cny), 2) AS average
-                        FROM {t["snapshot"]}
-                        WHERE tenant_id = %(tenant)s
-                          AND "date" > %(start)s AND "date" <= %(on)s
-                        GROUP BY client_id
-                    ) a ON a.client_id = s.client_id
-                    LEFT JOIN {t["override"]} o ON o.tenant_id = %(tenant)s
-                        AND o.client_id = s.client_id AND o.revoked_at IS NULL
-                    WHERE s.tenant_id = %(tenant)s
-                ) y
-            ) z
-        ) x
-        WHERE {t["segment"]}.id = x.segment_id AND (
-            {t["segment"]}.average_aum_cny {d["distinct"]} x.average
-            OR {t["segment"]}.rule_tier_id {d["distinct"]} x.rule_tier
-            OR {t["segment"]}.months_below_floor {d["distinct"]} x.months
-            OR {t["segment"]}.last_monthly_evaluation {d["distinct"]} x.last_monthly
-            OR {t["segment"]}.evaluated_on {d["distinct"]} %(on)s)
+                    SELECT b.*, {tiers.rule_tier("b.average")} AS rule_tier,
+                        {tiers.rule_rank("b.average")} AS rule_rank
+                    FROM (
+                        SELECT s.id AS segment_id, s.client_id, c.tier_id AS current_tier,
+                            {tiers.rank("c.tier_id")} AS current_rank,
+                            COALESCE(a.average, 0) AS average,
+                            s.months_below_floor AS old_months,
+                            s.last_monthly_evaluation AS old_monthly,
+                            (s.last_monthly_evaluation IS NULL
+                                OR s.last_monthly_evaluation < %(month)s) AS monthly,
+                            o.id AS override_id, o.tier_id AS pinned_tier, o.expires_on
+                        FROM {t["segment"]} s
+                        JOIN {t["client"]} c ON c.id = s.client_id AND c.tenant_id = %(tenant)s
+                        LEFT JOIN (
+                            SELECT client_id, ROUND(AVG(aum_cny), 2) AS average
+                            FROM {t["snapshot"]}
+                            WHERE tenant_id = %(tenant)s
+                              AND "date" > %(start)s AND "date" <= %(on)s
+                            GROUP BY client_id
+                        ) a ON a.client_id = s.client_id
+                        LEFT JOIN {t["override"]} o ON o.tenant_id = %(tenant)s
+                            AND o.client_id = s.client_id AND o.revoked_at IS NULL
+                        WHERE s.tenant_id = %(tenant)s
+                    ) b
+                ) r
+            ) m
+        ) n
         """,  # noqa: S608  (table names from the models, tiers as parameters)
         params,
     )
+    changed = f"{run}.new_tier {d['distinct']} {run}.current_tier"
 
-    # 2. The changes: overrides first, then upgrades, then downgrades after the grace.
+    # 2. The segments: basis, rule tier, count (0 after a change), evaluation dates.
+    _execute(
+        f"""
+        UPDATE {t["segment"]} SET
+            average_aum_cny = {run}.average,
+            rule_tier_id = {run}.rule_tier,
+            months_below_floor = {run}.final_months,
+            last_monthly_evaluation = {run}.last_monthly,
+            evaluated_on = %(on)s,
+            updated_at = %(now)s
+        FROM {run}
+        WHERE {t["segment"]}.id = {run}.segment_id AND (
+            {t["segment"]}.average_aum_cny {d["distinct"]} {run}.average
+            OR {t["segment"]}.rule_tier_id {d["distinct"]} {run}.rule_tier
+            OR {t["segment"]}.months_below_floor {d["distinct"]} {run}.final_months
+            OR {t["segment"]}.last_monthly_evaluation {d["distinct"]} {run}.last_monthly
+            OR {t["segment"]}.evaluated_on {d["distinct"]} %(on)s)
+        """,  # noqa: S608  (as above)
+        params,
+    )
+    # 3. The changes, from, to and why.
     changes = _execute(
         f"""
         INSERT INTO {t["change"]} (tenant_id, client_id, from_tier_id, to_tier_id, reason,
             average_aum_cny, effective_on, override_id, created_at, updated_at)
-        SELECT %(tenant)s, n.client_id, n.current_tier, n.new_tier, n.reason, n.average,
-            %(on)s, n.override_id, %(now)s, %(now)s
-        FROM (
-            SELECT e.client_id, e.current_tier, e.average, e.override_id,
-                CASE
-                    WHEN e.override_id IS NOT NULL AND e.expires_on >= %(on)s THEN e.pinned_tier
-                    WHEN e.override_id IS NOT NULL THEN e.rule_tier
-                    WHEN e.rule_rank > e.current_rank THEN e.rule_tier
-                    WHEN e.rule_rank < e.current_rank AND e.months >= %(grace)s THEN e.rule_tier
-                    ELSE e.current_tier
-                END AS new_tier,
-                CASE
-                    WHEN e.override_id IS NOT NULL AND e.expires_on >= %(on)s THEN 'override'
-                    WHEN e.override_id IS NOT NULL THEN 'override_ended'
-                    WHEN e.rule_rank > e.current_rank THEN 'upgrade'
-                    ELSE 'downgrade'
-                END AS reason
-            FROM (
-                SELECT s.client_id, s.average_aum_cny AS average, s.rule_tier_id AS rule_tier,
-                    s.months_below_floor AS months, c.tier_id AS current_tier,
-                    {tiers.rank("c.tier_id")} AS current_rank,
-                    {tiers.rank("s.rule_tier_id")} AS rule_rank,
-                    o.id AS override_id, o.tier_id AS pinned_tier, o.expires_on
-                FROM {t["segment"]} s
-                JOIN {t["client"]} c ON c.id = s.client_id AND c.tenant_id = %(tenant)s
-                LEFT JOIN {t["override"]} o ON o.tenant_id = %(tenant)s
-                    AND o.client_id = s.client_id AND o.revoked_at IS NULL
-                WHERE s.tenant_id = %(tenant)s
-            ) e
-        ) n
-        WHERE n.new_tier {d["distinct"]} n.current_tier
+        SELECT %(tenant)s, client_id, current_tier, new_tier, reason, average, %(on)s,
+            override_id, %(now)s, %(now)s
+        FROM {run} WHERE {changed}
         """,  # noqa: S608  (as above)
         params,
     )
-
-    this_run = (
-        f"SELECT client_id FROM {t['change']} WHERE tenant_id = %(tenant)s "  # noqa: S608
-        "AND effective_on = %(on)s AND created_at = %(now)s"
-    )
+    # 4. The clients' tiers (with updated_at, for incremental API readers).
     if changes:
-        # 3. The clients' tiers (with updated_at, for incremental API readers).
         _execute(
             f"""
-            UPDATE {t["client"]} SET tier_id = ch.to_tier_id, updated_at = %(now)s
-            FROM {t["change"]} ch
-            WHERE ch.tenant_id = %(tenant)s AND ch.effective_on = %(on)s
-              AND ch.created_at = %(now)s AND ch.client_id = {t["client"]}.id
-              AND {t["client"]}.tenant_id = %(tenant)s
+            UPDATE {t["client"]} SET tier_id = {run}.new_tier, updated_at = %(now)s
+            FROM {run}
+            WHERE {t["client"]}.id = {run}.client_id AND {t["client"]}.tenant_id = %(tenant)s
+              AND {changed}
             """,  # noqa: S608  (as above)
             params,
         )
-        # 4. A changed client starts counting afresh.
-        _execute(
-            f"""
-            UPDATE {t["segment"]} SET months_below_floor = 0, updated_at = %(now)s
-            WHERE tenant_id = %(tenant)s AND months_below_floor <> 0
-              AND client_id IN ({this_run})
-            """,  # noqa: S608  (as above)
-            params,
-        )
+    _execute(f"DROP TABLE {run}", {})
     # 5. Overrides past their expiry end (the fallback above already happened).
     expired = _execute(
         f"""
@@ -476,7 +474,8 @@ def clients_retier(*, on: datetime.date) -> dict[str, int]:
     }
     if not changes:
         return summary
-    # 6. One notification per owner RM with changes in this run.
+    # 6. One notification per owner RM with changes in this run (found again by the
+    # run's effective date and timestamp).
     summary["notifications"] = _execute(
         f"""
         INSERT INTO {t["notification"]} (tenant_id, recipient_id, kind, params, link,
@@ -622,8 +621,7 @@ def client_segments_refresh(*, on: datetime.date) -> int:
                     {d["greatest"]}(
                         COALESCE(s.last_contact_on, %(epoch)s),
                         COALESCE(s.last_aum_change_on, %(epoch)s),
-                        COALESCE(o.last_opened, %(epoch)s),
-                        {d["created_date"]}) AS last_activity,
+                        COALESCE(o.last_opened, {d["created_date"]})) AS last_activity,
                     COALESCE(latest.aum_cny, {own_latest}) AS latest,
                     COALESCE(base.aum_cny, {own_base}) AS base
                 FROM {t["segment"]} s

@@ -53,6 +53,15 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from segmentation import demo as segmentation_demo
+from segmentation.models import (
+    AumSnapshot,
+    RmCapacity,
+    ServiceStandard,
+    TierChange,
+    TieringPolicy,
+    TierOverride,
+)
 from vipcrm import demo
 from vipcrm.dbroles import as_schema_owner
 from vipcrm.models import Branch, StaffProfile, Tenant, User
@@ -118,6 +127,10 @@ class Command(BaseCommand):
             made[FxRate] = ensure_fx_rates(today)
         book = Book(tenant, spec, client_placements(spec, branches, staff), products, today)
         made += self._seed_clients(book, clients)
+        # After the money: history, re-tiering, overrides and capacities need it.
+        with tenant_context(tenant):
+            segmented = segmentation_demo.segmentation_seed(spec=spec, staff=staff, today=today)
+        made += segmented
         self.loaded.update(model for model, count in made.items() if count)
         self._say(
             f"{spec.slug} {spec.name}: tenant {'created' if tenant_created else 'exists'}, "
@@ -130,6 +143,12 @@ class Command(BaseCommand):
             f"+{made[Holding]:,} holdings, +{made[RiskAssessment]:,} risk assessments, "
             f"+{made[Need]:,} needs, +{made[LifeEvent]:,} life events, "
             f"+{made[HeldAwayAsset]:,} held-away assets, +{made[Relationship]:,} relationships"
+        )
+        self._say(
+            f"  +{segmented[TieringPolicy]} tiering policy, +{segmented[ServiceStandard]} service "
+            f"standards, +{segmented[AumSnapshot]:,} AUM snapshots, "
+            f"+{segmented[TierChange]:,} tier changes, +{segmented[TierOverride]} overrides, "
+            f"+{segmented[RmCapacity]} RM capacities"
         )
         with tenant_context(tenant):
             self._say(f"  clients by tier: {tier_summary()}")

@@ -1,81 +1,40 @@
 """AUM (管理资产): the sum of a client's active holdings at the bank, in CNY.
 
-Kept on ``Client.aum_cny`` by one set-based UPDATE, whatever the number of clients:
-each active holding counts ``balance × rate``, where the rate is the tenant's latest
-FX rate on or before today for the holding's currency (CNY is 1). A currency without
-any rate counts 0 and is logged, so a missing rate feed is noticed rather than
-silently inflating or failing the sync.
+Kept on ``Client.aum_cny`` set-based, whatever the number of clients: each active
+holding counts ``balance × rate``, where the rate is the tenant's latest FX rate on or
+before the day for the holding's currency (CNY is 1). A currency without any rate
+counts 0 and is logged, so a missing rate feed is noticed rather than silently
+inflating or failing the sync.
+
+A refresh is two queries (three for a sync batch on PostgreSQL, which first locks its
+clients, see ``_clients_lock``): one reads the latest rate of every currency the bank
+quotes together with the currencies in scope that have none (for the warning); then
+one ``UPDATE … FROM`` computes each client's new AUM once — its holdings grouped by
+client, each converted with the rates inlined as a ``CASE`` — and writes only the
+clients whose AUM changed. The same statement serves a sync batch (its clients as one
+JSON parameter, read through the (tenant, client) index of holdings) and the nightly
+refresh of a whole bank (one grouped pass over its holdings joined to its clients, not
+a subquery per client). Plain SQL that PostgreSQL and SQLite (3.33+) both run.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from collections.abc import Iterable
+from decimal import Decimal
 
-from django.db.models import (
-    Case,
-    DecimalField,
-    Exists,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Round
+from django.db import connection
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from customers.models import MONEY, Client, FxRate, Holding
+from customers.models import Client, FxRate, Holding
+from vipcrm.tenancy import current_tenant_id
 
 logger = logging.getLogger(__name__)
 
 BASE_CURRENCY = "CNY"
-_RATE = DecimalField(max_digits=18, decimal_places=8)
-_AMOUNT = DecimalField(max_digits=30, decimal_places=10)
-
-
-def fx_rate_latest(*, on: datetime.date) -> Case:
-    """The rate to CNY of the outer holding's currency on ``on`` (0 when there is none)."""
-    latest = (
-        FxRate.objects.filter(currency=OuterRef("currency"), date__lte=on)
-        .order_by("-date")
-        .values("rate_to_cny")[:1]
-    )
-    return Case(
-        When(currency=BASE_CURRENCY, then=Value(1, output_field=_RATE)),
-        default=Coalesce(Subquery(latest, output_field=_RATE), Value(0, output_field=_RATE)),
-        output_field=_RATE,
-    )
-
-
-def client_aum_expression(*, on: datetime.date) -> Round:
-    """AUM of the outer client in CNY, rounded to the cent."""
-    # "Active" is an aggregate FILTER, not a WHERE: a WHERE on status would let the
-    # planner pick the partial index on active holdings, which looks empty to it until
-    # the table is first analysed (a bank's first bulk load) and would then scan every
-    # active holding once per client. This way only the client's own holdings are read.
-    per_client = (
-        Holding.objects.filter(client=OuterRef("pk"))
-        .order_by()
-        .values("client")
-        .annotate(
-            total=Sum(
-                F("balance") * fx_rate_latest(on=on),
-                filter=Q(status=Holding.Status.ACTIVE),
-                output_field=_AMOUNT,
-            )
-        )
-        .values("total")
-    )
-    return Round(
-        Coalesce(Subquery(per_client, output_field=_AMOUNT), Value(0, output_field=_AMOUNT)),
-        2,
-        output_field=DecimalField(**MONEY),
-    )
 
 
 def client_aum_refresh(
@@ -91,45 +50,160 @@ def client_aum_refresh(
     for them and incremental readers (``updated_since``) see real changes only.
     """
     on = on or timezone.localdate()
-    clients: QuerySet[Client] = Client.objects.all()
     if client_ids is not None:
         client_ids = list(client_ids)
         if not client_ids:
             return 0
-        clients = clients.filter(pk__in=client_ids)
     if currencies is not None:
         currencies = list(currencies)
         if not currencies:
             return 0
-        clients = clients.filter(
-            Exists(Holding.objects.filter(client=OuterRef("pk"), currency__in=currencies))
-        )
-    _warn_missing_rates(client_ids=client_ids, currencies=currencies, on=on)
-    aum = client_aum_expression(on=on)
-    return (
-        clients.annotate(new_aum=aum)
-        .exclude(aum_cny=F("new_aum"))
-        .update(aum_cny=aum, updated_at=timezone.now())
-    )
-
-
-def _warn_missing_rates(
-    *, client_ids: list[int] | None, currencies: list[str] | None, on: datetime.date
-) -> None:
-    # Closed holdings are included on purpose (no status filter, see above): a missing
-    # rate for them is worth a warning too, and the query stays on the client index.
-    holdings = Holding.objects.exclude(currency=BASE_CURRENCY)
+    scope = _Scope(client_ids=client_ids, currencies=currencies)
     if client_ids is not None:
-        holdings = holdings.filter(client_id__in=client_ids)
-    if currencies is not None:
-        holdings = holdings.filter(currency__in=currencies)
-    rated = FxRate.objects.filter(currency=OuterRef("currency"), date__lte=on)
-    missing = sorted(
-        holdings.exclude(Exists(rated)).order_by().values_list("currency", flat=True).distinct()
-    )
+        _clients_lock(scope)
+    rates, missing = _rates_and_missing(scope, on=on)
     if missing:
         logger.warning(
             "No FX rate on or before %s for %s: those holdings count 0 in AUM.",
             on,
             ", ".join(missing),
         )
+    return _aum_update(scope, rates=rates)
+
+
+class _Scope:
+    """Which clients a refresh covers, as SQL on a client id column (with its params)."""
+
+    def __init__(self, *, client_ids: list[int] | None, currencies: list[str] | None) -> None:
+        self.client_ids, self.currencies = client_ids, currencies
+        self.tenant = current_tenant_id()
+
+    def ids_sql(self) -> tuple[str, list]:
+        """SELECT of the client ids, sent as ONE JSON parameter (no per-id parameter)."""
+        payload = json.dumps([int(i) for i in self.client_ids], separators=(",", ":"))
+        if connection.vendor == "postgresql":
+            return "SELECT (json_array_elements_text(%s::json))::bigint", [payload]
+        return "SELECT value FROM json_each(%s)", [payload]
+
+    def on(self, column: str) -> tuple[str, list]:
+        """`` AND <column> IN (…)`` limiting ``column`` to the scope ("" for all)."""
+        if self.client_ids is not None:
+            sql, params = self.ids_sql()
+            return f" AND {column} IN ({sql})", params
+        if self.currencies is not None:
+            holdings = connection.ops.quote_name(Holding._meta.db_table)
+            marks = ", ".join(["%s"] * len(self.currencies))
+            return (
+                f" AND {column} IN (SELECT client_id FROM {holdings} "  # noqa: S608
+                f"WHERE tenant_id = %s AND currency IN ({marks}))",
+                [self.tenant, *self.currencies],
+            )
+        return "", []
+
+
+def _clients_lock(scope: _Scope) -> None:
+    """Lock the batch's client rows (in id order) before their AUM is computed.
+
+    Two concurrent sync batches may each add holdings of the same client (its holdings
+    straddle two batches). Under READ COMMITTED an UPDATE computes from the snapshot
+    its statement started with, so without this lock the batch that commits last could
+    write an AUM that misses the other batch's holdings (seen on 36 of a million
+    clients in bench/sync.py). Waiting here for the other batch to commit means that
+    the UPDATE that follows starts after it, and sees its holdings. ``FOR NO KEY
+    UPDATE`` is the lock that UPDATE takes anyway: it does not conflict with the
+    key-share locks that inserting holdings takes on their client, and taking them all
+    in id order means two batches never deadlock on each other. SQLite has one writer
+    at a time; the whole-bank refresh does not lock a million rows first.
+    """
+    if not connection.features.has_select_for_update:
+        return
+    ids_sql, ids_params = scope.ids_sql()
+    locked = (
+        Client.objects.filter(pk__in=RawSQL(ids_sql, ids_params))  # noqa: S611
+        .order_by("pk")
+        .select_for_update(no_key=True)
+        .values_list("pk", flat=True)
+    )
+    list(locked)
+
+
+def _rates_and_missing(scope: _Scope, *, on: datetime.date) -> tuple[dict[str, Decimal], list]:
+    """The latest rate on or before ``on`` of each currency, and the currencies of the
+    scope's holdings that have none (closed holdings included: a missing rate for them
+    is worth a warning too), in one query."""
+    qn = connection.ops.quote_name
+    rates, holdings = qn(FxRate._meta.db_table), qn(Holding._meta.db_table)
+    tenant = scope.tenant
+    scope_sql, scope_params = scope.on("h.client_id")
+    if scope.currencies is not None:
+        marks = ", ".join(["%s"] * len(scope.currencies))
+        scope_sql, scope_params = f" AND h.currency IN ({marks})", list(scope.currencies)
+    # Only quoted identifiers from the models' meta are interpolated; values are parameters.
+    sql = (
+        f"SELECT f.currency, f.rate_to_cny FROM {rates} f "  # noqa: S608
+        f"JOIN (SELECT currency, MAX(date) AS latest FROM {rates} "
+        "WHERE tenant_id = %s AND date <= %s GROUP BY currency) m "
+        "ON m.currency = f.currency AND m.latest = f.date WHERE f.tenant_id = %s "
+        f"UNION ALL SELECT DISTINCT h.currency, CAST(NULL AS NUMERIC) FROM {holdings} h "
+        f"WHERE h.tenant_id = %s{scope_sql} AND h.currency <> %s AND h.currency NOT IN "
+        f"(SELECT currency FROM {rates} WHERE tenant_id = %s AND date <= %s)"
+    )
+    params = [tenant, on, tenant, tenant, *scope_params, BASE_CURRENCY, tenant, on]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    latest = {c: Decimal(str(rate)) for c, rate in found if rate is not None}
+    latest.pop(BASE_CURRENCY, None)  # CNY is 1, whatever a feed may say
+    return latest, sorted(c for c, rate in found if rate is None)
+
+
+def _numeric(value: Decimal) -> tuple[str, list]:
+    if connection.vendor == "postgresql":
+        return "%s::numeric", [str(value)]
+    return "CAST(%s AS NUMERIC)", [str(value)]
+
+
+def _aum_update(scope: _Scope, *, rates: dict[str, Decimal]) -> int:
+    qn = connection.ops.quote_name
+    clients, holdings = qn(Client._meta.db_table), qn(Holding._meta.db_table)
+    tenant = scope.tenant
+
+    # The rate of each holding's currency, inlined: no join, no subquery per holding.
+    rate_sql, rate_params = f"WHEN '{BASE_CURRENCY}' THEN 1 ", []
+    for currency, rate in sorted(rates.items()):
+        value_sql, value_params = _numeric(rate)
+        rate_sql += f"WHEN %s THEN {value_sql} "
+        rate_params += [currency, *value_params]
+
+    # The scope goes on both sides (the grouped holdings and the clients), so for a
+    # batch only its clients' holdings are read, through the (tenant, client) index.
+    held_sql, held_params = scope.on("h.client_id")
+    client_sql, client_params = scope.on("c.id")
+    # "Active" is a CASE inside the sum, not a WHERE: a client whose holdings are all
+    # closed still gets its group, and the planner never picks the partial index on
+    # active holdings (which looks empty to it until a bank's first ANALYZE). Clients
+    # without any holding come from the LEFT JOIN, with 0.
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"UPDATE {clients} SET aum_cny = n.aum, updated_at = %s FROM ("  # noqa: S608
+        f"SELECT c.id AS id, ROUND(COALESCE(a.total, 0), 2) AS aum FROM {clients} c "
+        "LEFT JOIN (SELECT h.client_id AS client_id, SUM(CASE WHEN h.status = %s "
+        f"THEN h.balance * (CASE h.currency {rate_sql}ELSE 0 END) ELSE 0 END) AS total "
+        f"FROM {holdings} h WHERE h.tenant_id = %s{held_sql} GROUP BY h.client_id) a "
+        f"ON a.client_id = c.id WHERE c.tenant_id = %s{client_sql}"
+        f") n WHERE {clients}.id = n.id AND {clients}.tenant_id = %s "
+        f"AND {clients}.aum_cny <> n.aum"
+    )
+    params = [
+        now,
+        Holding.Status.ACTIVE.value,
+        *rate_params,
+        tenant,
+        *held_params,
+        tenant,
+        *client_params,
+        tenant,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount

@@ -127,3 +127,63 @@ def test_the_default_day_is_today_in_the_bank(person, bank_a):
     with tenant_context(bank_a.tenant):
         client_aum_refresh()
         assert Client.objects.get(pk=person.pk).aum_cny == Decimal("7.00")
+
+
+def test_a_client_without_any_holding_gets_zero_in_every_scope(person, bank_a):
+    other = ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub)
+    with tenant_context(bank_a.tenant):
+        Client.objects.filter(pk__in=[person.pk, other.pk]).update(aum_cny=Decimal("5.00"))
+    changed, aum = refresh_and_read(bank_a.tenant, client_ids=[person.pk])
+    assert changed == 1
+    assert (aum[person.pk], aum[other.pk]) == (Decimal("0"), Decimal("5.00"))
+    changed, aum = refresh_and_read(bank_a.tenant)
+    assert changed == 1
+    assert aum[other.pk] == Decimal("0")
+
+
+def test_each_currency_uses_its_own_latest_rate_and_cny_is_always_one(person, bank_a):
+    holding(person, "100.00")
+    holding(person, "10.00", "USD")
+    holding(person, "1000.00", "JPY")
+    holding(person, "10.00", "HKD")  # no rate: counts 0
+    rate(bank_a.tenant, "USD", TODAY - datetime.timedelta(days=3), "7.00000000")
+    rate(bank_a.tenant, "JPY", TODAY - datetime.timedelta(days=1), "0.04800000")
+    rate(bank_a.tenant, "CNY", TODAY, "2.00000000")  # a feed's CNY rate is ignored
+    _, aum = refresh_and_read(bank_a.tenant, client_ids=[person.pk])
+    assert aum[person.pk] == Decimal("218.00")  # 100 + 10 × 7 + 1000 × 0.048
+
+
+def test_only_the_changed_clients_are_stamped_in_a_whole_bank_refresh(person, bank_a):
+    other = ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub)
+    holding(person, "10.00")
+    holding(other, "20.00")
+    refresh_and_read(bank_a.tenant)
+    with tenant_context(bank_a.tenant):
+        stamps = dict(Client.objects.values_list("pk", "updated_at"))
+    holding(person, "5.00")
+    changed, aum = refresh_and_read(bank_a.tenant)
+    assert changed == 1
+    assert aum[person.pk] == Decimal("15.00")
+    with tenant_context(bank_a.tenant):
+        after = dict(Client.objects.values_list("pk", "updated_at"))
+    assert after[other.pk] == stamps[other.pk]
+    assert after[person.pk] > stamps[person.pk]
+
+
+def test_thousands_of_client_ids_travel_as_one_parameter(person, bank_a):
+    holding(person, "10.00")
+    ids = [person.pk, *range(10**9, 10**9 + 40_000)]  # past SQLite's parameter limit
+    changed, aum = refresh_and_read(bank_a.tenant, client_ids=ids)
+    assert changed == 1
+    assert aum[person.pk] == Decimal("10.00")
+
+
+def test_the_refresh_of_a_batch_of_clients_is_a_constant_number_of_queries(
+    bank_a, django_assert_max_num_queries
+):
+    clients = [ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub) for _ in range(30)]
+    for person in clients:
+        holding(person, "1.00", "USD")
+    rate(bank_a.tenant, "USD", TODAY, "7.00000000")
+    with tenant_context(bank_a.tenant), django_assert_max_num_queries(5):
+        assert client_aum_refresh(client_ids=[c.pk for c in clients], on=TODAY) == 30

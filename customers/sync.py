@@ -21,9 +21,14 @@ parameter per batch is also the fastest way to hand PostgreSQL 5,000 rows. The c
 runs this inside the request's transaction, bound to its tenant.
 """
 
+import contextlib
 import datetime
 import functools
+import gc
 import json
+import operator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, NoReturn, Required
@@ -31,6 +36,7 @@ from typing import Annotated, Any, ClassVar, Literal, NoReturn, Required
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import connection, models
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from pydantic import (
@@ -340,7 +346,9 @@ def rows_upsert(
             f"(r.v->>{i})::{fields[column].cast_db_type(connection)}"
             for i, column in enumerate(columns)
         ]
-        source = "json_array_elements(%s::json) AS r(v)"
+        # jsonb, not json: ``->>`` on a json value re-parses the row's text for every
+        # column, while jsonb is parsed once (a client batch: 22 ms instead of 90).
+        source = "jsonb_array_elements(%s::jsonb) AS r(v)"
         distinct = "IS DISTINCT FROM"
     else:
         select = [f"json_extract(r.value, '$[{i}]')" for i in range(len(columns))]
@@ -361,6 +369,16 @@ def rows_upsert(
     with connection.cursor() as cursor:
         cursor.execute(sql, [current_tenant_id(), now, now, payload])
         return cursor.fetchall()
+
+
+def json_in(values: Iterable[Any]) -> RawSQL:
+    """``values`` (strings) as ONE JSON parameter, for ``field__in=``: a batch's 5,000
+    keys cost one parameter instead of 5,000 (no per-value quoting by the driver, no
+    5,000-item IN list to parse, no SQLite parameter limit)."""
+    payload = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT json_array_elements_text(%s::json)", [payload])
+    return RawSQL("SELECT value FROM json_each(%s)", [payload])
 
 
 # --- The engine ----------------------------------------------------------------------
@@ -407,6 +425,8 @@ class KindSync:
         self.written: list[Key] = []
         opts = self.model._meta
         self.synced = tuple(self.columns.values())
+        # The synced columns of a row as one tuple: rows are compared in C, not per column.
+        self.synced_of = _tuple_getter(self.synced)
         self.cleared = {
             c: _cleared_value(opts.get_field(_field_name(opts, c))) for c in self.synced
         }
@@ -421,7 +441,7 @@ class KindSync:
     # -- hooks a kind may override --
 
     def key_of(self, record: Record) -> Key:
-        return tuple(record[name] for name in self.key)
+        return tuple(map(record.__getitem__, self.key))
 
     def key_label(self, key: Key) -> str:
         return ":".join(v.isoformat() if isinstance(v, datetime.date) else str(v) for v in key)
@@ -437,7 +457,7 @@ class KindSync:
     def load_existing(self, keys: set[Key]) -> list[dict[str, Any]]:
         (name,) = self.key
         return list(
-            self.model.objects.filter(**{f"{name}__in": [k[0] for k in keys]}).values(
+            self.model.objects.filter(**{f"{name}__in": json_in(k[0] for k in keys)}).values(
                 "id", name, *self.synced
             )
         )
@@ -487,7 +507,7 @@ class KindSync:
         keys = {self.key_of(record) for _, record in valid}
         if keys:
             for row in self.load_existing(keys):
-                key = tuple(row[name] for name in self.key)
+                key = tuple(map(row.__getitem__, self.key))
                 if key in keys:
                     self.existing[key] = row
                     self.ids[key] = row["id"]
@@ -496,7 +516,7 @@ class KindSync:
             self.targets[name] = (
                 dict(
                     reference.model.objects.filter(
-                        **{f"{reference.lookup}__in": values}, **dict(reference.filters)
+                        **{f"{reference.lookup}__in": json_in(values)}, **dict(reference.filters)
                     ).values_list(reference.lookup, "pk")
                 )
                 if values
@@ -514,15 +534,16 @@ class KindSync:
         key = self.key_of(record)
         errors: dict[str, list[str]] = {}
         provided: dict[str, Any] = {}
+        columns, cleared, targets = self.columns, self.cleared, self.targets  # (hot loop)
         for name, value in record.items():
-            column = self.columns.get(name)
+            column = columns.get(name)
             if column is None:
                 continue
             if value is None:
-                value = self.cleared[column]
-            elif name in self.references:
-                target = self._resolve(name, value)
-                if target is None:
+                value = cleared[column]
+            elif name in targets:
+                target = targets[name].get(value)
+                if target is None and (target := self._resolve(name, value)) is None:
                     errors[name] = [str(self.references[name].unknown % {"value": value})]
                     continue
                 value = target
@@ -534,14 +555,16 @@ class KindSync:
             changed = value and (base is None or value != base[column])
             if changed and (error := VALUE_CHECKS[name](value)):
                 errors[name] = [error]
-        row = {**(base or self.cleared), **provided, **dict(zip(self.key, key, strict=True))}
+        row = {**(base or self.cleared), **provided}
+        row.update(zip(self.key, key, strict=True))
         errors.update(self.check(key, row))
         if errors:
             self.result.reject(index, self.key_label(key), errors)
             return
+        # Only provided columns can differ from ``base``: comparing all is the same test.
         if base is None:
             self.result.created += 1
-        elif any(row[column] != base[column] for column in provided):
+        elif self.synced_of(row) != self.synced_of(base):
             self.result.updated += 1
         else:
             self.result.unchanged += 1
@@ -550,8 +573,7 @@ class KindSync:
 
     def _differs(self, key: Key) -> bool:
         stored = self.existing.get(key)
-        row = self.state[key]
-        return stored is None or any(row[c] != stored[c] for c in self.synced)
+        return stored is None or self.synced_of(self.state[key]) != self.synced_of(stored)
 
     def _write(self) -> None:
         # Sorted, so concurrent batches lock shared rows in the same order (no deadlock).
@@ -592,6 +614,14 @@ class KindSync:
                     columns.add(column)
             rows.append(row)
         rows_upsert(model=self.model, rows=rows, conflict=conflict, update=tuple(sorted(columns)))
+
+
+def _tuple_getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple]:
+    """``itemgetter`` that always returns a tuple (``itemgetter("a")`` returns the value)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda row: (row[name],)
+    return operator.itemgetter(*names)
 
 
 def _field_name(opts, column: str) -> str:
@@ -840,4 +870,36 @@ def sync_batch_apply(*, kind: str, body: bytes) -> SyncResult:
 
     Raises ``BatchRefused`` for a body refused whole; see the module docstring.
     """
-    return KINDS[kind]().apply(body)
+    with cyclic_gc_paused():
+        return KINDS[kind]().apply(body)
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch is applied.
+
+    A batch builds some 100,000 dicts and tuples (records, rows, keys) that all live
+    until it ends and are then freed by reference counting: they form no cycles. Each
+    full collection they trigger traverses every object of the process (Django and
+    all) for nothing — a quarter of an unchanged 5,000-record batch's time, measured.
+    Reference counting still frees everything as usual; only cycle detection waits
+    for the batch to end. Safe with threads: the last batch to finish resumes it.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()

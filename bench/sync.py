@@ -32,13 +32,21 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = ROOT / ".venv" / "bin" / "python"
+from _common import (
+    PYTHON,
+    ROOT,
+    autovacuum_is_on,
+    database_prepare,
+    database_urls,
+    django_env,
+    migrate,
+    pg_connect,
+)
+
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 BATCH = 5000
 HOLDINGS_PER_CLIENT = 3
@@ -47,8 +55,6 @@ RMS = [f"RM{i:03d}" for i in range(1, 101)]
 PRODUCTS = [f"PR{i:03d}" for i in range(1, 21)]
 CATEGORIES = ["deposit", "time_deposit", "wealth_management", "fund", "insurance"]
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-DEFAULT_APP_URL = "postgres://vipcrm_app@127.0.0.1:5432/vipcrm_bench"
-DEFAULT_OWNER_URL = "postgres://vipcrm_owner@127.0.0.1:5432/vipcrm_bench"
 
 
 # --- The data: a pure function of the record's index, so a re-send is identical -------
@@ -98,49 +104,6 @@ def batches(total: int) -> list[range]:
 
 
 # --- Setup -----------------------------------------------------------------------------
-
-
-def parse_url(url: str) -> dict:
-    parts = urllib.parse.urlsplit(url)
-    return {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": urllib.parse.unquote(parts.username or ""),
-        "password": urllib.parse.unquote(parts.password or "") or None,
-        "dbname": parts.path.lstrip("/"),
-    }
-
-
-def pg_connect(url: str, dbname: str | None = None):
-    import psycopg2
-
-    params = parse_url(url)
-    if dbname:
-        params["dbname"] = dbname
-    return psycopg2.connect(**{k: v for k, v in params.items() if v is not None})
-
-
-def database_prepare(owner_url: str, *, recreate: bool) -> None:
-    name = parse_url(owner_url)["dbname"]
-    conn = pg_connect(owner_url, dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        if recreate:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-
-
-def django_env(app_url: str, owner_url: str, **extra: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": app_url,
-        "DATABASE_OWNER_URL": owner_url,
-        "DJANGO_SETTINGS_MODULE": "vipcrm.settings.local",
-        **extra,
-    }
 
 
 def tenant_and_token_create(env: dict) -> tuple[int, str]:
@@ -242,15 +205,6 @@ class StatisticsKeeper(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join()
-
-
-def autovacuum_is_on(owner_url: str) -> bool:
-    conn = pg_connect(owner_url)
-    with conn.cursor() as cursor:
-        cursor.execute("SHOW autovacuum")
-        on = cursor.fetchone()[0] == "on"
-    conn.close()
-    return on
 
 
 # --- The API side ------------------------------------------------------------------------
@@ -537,10 +491,7 @@ def main() -> int:
     parser.add_argument("--keep-db", action="store_true", help="do not recreate the database")
     args = parser.parse_args()
 
-    app_url = os.environ.get("DATABASE_URL", DEFAULT_APP_URL)
-    owner_url = os.environ.get("DATABASE_OWNER_URL", DEFAULT_OWNER_URL)
-    if not app_url.startswith(("postgres://", "postgresql://")):
-        sys.exit("bench/sync.py needs PostgreSQL: set DATABASE_URL and DATABASE_OWNER_URL.")
+    app_url, owner_url = database_urls("bench/sync.py")
     env = django_env(app_url, owner_url)
 
     print(
@@ -549,9 +500,7 @@ def main() -> int:
     )
     started = time.monotonic()
     database_prepare(owner_url, recreate=not args.keep_db)
-    subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
+    migrate(env)
     tenant_id, key = tenant_and_token_create(env)
     keeper = None
     if not autovacuum_is_on(owner_url):

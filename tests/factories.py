@@ -6,6 +6,7 @@ from decimal import Decimal
 import factory
 from factory.django import DjangoModelFactory
 
+from contact_plans.models import CalendarFeed, ContactPlan, Interaction, PlannedContact
 from customers.models import (
     Client,
     ClientTeamMember,
@@ -283,3 +284,42 @@ class SavedSegmentFactory(TenantOwnedFactory):
     name = factory.Sequence(lambda n: f"目标客户{n}")
     owner = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
     criteria = factory.LazyFunction(dict)
+
+
+class ContactPlanFactory(TenantOwnedFactory):
+    class Meta:
+        model = ContactPlan
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    cadence_days = 90
+
+
+class PlannedContactFactory(TenantOwnedFactory):
+    class Meta:
+        model = PlannedContact
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    reason = PlannedContact.Reason.CADENCE
+    due_on = datetime.date(2026, 12, 1)
+    source_key = factory.Sequence(lambda n: f"cadence:{n}")
+
+
+class InteractionFactory(TenantOwnedFactory):
+    class Meta:
+        model = Interaction
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    channel = "phone"
+    occurred_at = factory.LazyFunction(
+        lambda: datetime.datetime(2026, 11, 20, 10, 0, tzinfo=datetime.UTC)
+    )
+    summary = "电话回访，客户关注到期理财的续作方案"
+
+
+class CalendarFeedFactory(TenantOwnedFactory):
+    class Meta:
+        model = CalendarFeed
+
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    secret_hash = factory.Sequence(lambda n: f"{n:064x}")

@@ -7,6 +7,7 @@ no route escapes the check by being forgotten.
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from contact_plans.models import CalendarFeed, ContactPlan, Interaction, PlannedContact
 from customers.models import Client, Holding, Product, Tier
 from segmentation.models import (
     AumSnapshot,
@@ -20,10 +21,14 @@ from segmentation.models import (
 from tests.factories import (
     AumSnapshotFactory,
     BranchFactory,
+    CalendarFeedFactory,
     ClientFactory,
     ClientSegmentFactory,
+    ContactPlanFactory,
     HoldingFactory,
+    InteractionFactory,
     NotificationFactory,
+    PlannedContactFactory,
     ProductFactory,
     RmCapacityFactory,
     SavedSegmentFactory,
@@ -64,6 +69,10 @@ FACTORIES = {
     RmCapacity: lambda *, tenant, name: RmCapacityFactory(tenant=tenant, staff__name=name),
     SavedSegment: SavedSegmentFactory,
     Notification: lambda *, tenant, name: NotificationFactory(tenant=tenant, recipient__name=name),
+    ContactPlan: _through_client(ContactPlanFactory),
+    PlannedContact: _through_client(PlannedContactFactory),
+    Interaction: _through_client(InteractionFactory),
+    CalendarFeed: lambda *, tenant, name: CalendarFeedFactory(tenant=tenant, staff__name=name),
 }
 MARKER = "乙行机密"  # in the names of tenant B's objects; must never reach tenant A
 # The platform operator's admin is not a tenant route (tested in test_auth); the

@@ -147,6 +147,11 @@ class Client(TenantOwnedModel):
     preferred_contact_time = models.CharField(
         _("preferred contact time"), max_length=16, choices=ContactTime.choices, blank=True
     )
+    lunar_birthday = models.BooleanField(
+        _("celebrates the lunar birthday (农历)"),
+        default=False,
+        help_text=_("Birthday greetings follow the Chinese calendar date of birth."),
+    )
     is_confidential = models.BooleanField(
         _("confidential"),
         default=False,

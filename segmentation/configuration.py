@@ -39,6 +39,7 @@ STANDARD_FIELDS = (
     "meetings_per_year",
     "service_package",
     "book_weight",
+    "festival_care",
 )
 POLICY_FIELDS = (
     "window_days",
@@ -307,6 +308,7 @@ def tier_create(
     meetings_per_year: int,
     service_package: str,
     book_weight: Decimal,
+    festival_care: bool = False,
     request: HttpRequest | None = None,
 ) -> Tier:
     """Add a tier with its service standard (head office only).
@@ -323,6 +325,7 @@ def tier_create(
         meetings_per_year=meetings_per_year,
         service_package=service_package.strip(),
         book_weight=_quantized(book_weight, 2),
+        festival_care=festival_care,
     )
     error = _merge(
         _collect(lambda: _validated(tier, exclude=[])),
@@ -412,6 +415,7 @@ def service_standard_update(
     meetings_per_year: int,
     service_package: str,
     book_weight: Decimal,
+    festival_care: bool = False,
     request: HttpRequest | None = None,
 ) -> ServiceStandard:
     """Set a tier's service standard (head office only); creates it if the tier has none.
@@ -426,6 +430,7 @@ def service_standard_update(
         "meetings_per_year": meetings_per_year,
         "service_package": service_package.strip(),
         "book_weight": _quantized(book_weight, 2),
+        "festival_care": festival_care,
     }
     standard = ServiceStandard.objects.select_for_update().filter(tier=tier).first()
     creating = standard is None

@@ -75,6 +75,11 @@ class TierForm(forms.Form):
         help_text=_("How much one client of this tier counts in an RM's weighted book."),
         widget=forms.NumberInput(attrs={**DECIMAL, "step": "0.01"}),
     )
+    festival_care = forms.BooleanField(
+        label=_("Festival care"),
+        required=False,
+        help_text=_("Spring Festival and Mid-Autumn greetings for this tier's clients."),
+    )
     service_package = forms.CharField(
         label=_("Service package"),
         required=False,
@@ -96,6 +101,7 @@ class TierForm(forms.Form):
         "maturity_lead_days",
         "meetings_per_year",
         "book_weight",
+        "festival_care",
         "service_package",
     )
 
@@ -127,6 +133,7 @@ class TierForm(forms.Form):
                 meetings_per_year=standard.meetings_per_year,
                 service_package=standard.service_package,
                 book_weight=standard.book_weight,
+                festival_care=standard.festival_care,
             )
         return initial
 

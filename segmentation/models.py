@@ -92,6 +92,11 @@ class ServiceStandard(TenantOwnedModel):
         validators=[MinValueValidator(Decimal("0"))],
         help_text=_("How much one client of this tier counts in an RM's weighted book."),
     )
+    festival_care = models.BooleanField(
+        _("festival care (Spring Festival, Mid-Autumn)"),
+        default=False,
+        help_text=_("The tier's clients are on the festival greeting lists."),
+    )
 
     class Meta:
         verbose_name = _("service standard")

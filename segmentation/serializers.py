@@ -19,6 +19,7 @@ class ServiceStandardSerializer(serializers.ModelSerializer):
             "meetings_per_year",
             "service_package",
             "book_weight",
+            "festival_care",
             "updated_at",
         ]
         read_only_fields = fields

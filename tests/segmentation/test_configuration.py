@@ -351,6 +351,16 @@ def test_a_standard_change_is_audited_with_before_and_after(bank_a, in_tenant, h
     assert entry.detail["changes"]["book_weight"] == ["4.00", "1.00"]
 
 
+def test_festival_care_is_part_of_the_standard(bank_a, in_tenant, head, ladder):
+    with in_tenant(bank_a.tenant):
+        configuration.service_standard_update(
+            actor=head, tier=ladder["PRIVATE"], **{**STANDARD, "festival_care": True}
+        )
+        assert ServiceStandard.objects.get(tier=ladder["PRIVATE"]).festival_care
+        (entry,) = entries("update")
+    assert entry.detail["changes"]["festival_care"] == ["False", "True"]
+
+
 def test_a_tier_without_a_standard_gets_one(bank_a, in_tenant, head):
     tier = TierFactory(tenant=bank_a.tenant, rank=1)
     with in_tenant(bank_a.tenant):

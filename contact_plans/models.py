@@ -128,6 +128,12 @@ class PlannedContact(TenantOwnedModel):
     rescheduled_from = models.DateField(_("originally due on"), null=True, blank=True)
     reschedule_reason = models.CharField(_("reason for rescheduling"), max_length=200, blank=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    cancel_reason = models.CharField(
+        _("reason for cancelling"),
+        max_length=200,
+        blank=True,
+        help_text=_("Given by whoever cancelled it; empty when the nightly planning did."),
+    )
 
     row_scope = CLIENT_SCOPE
 
@@ -252,3 +258,39 @@ class CalendarFeed(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"calendar of {self.staff_id}"
+
+
+class LunarDay(models.Model):
+    """One solar day in the Chinese calendar (农历): a reference table, the same for every
+    bank (not tenant-owned), filled a year at a time by ``contact_plans.lunar``.
+
+    It lets the nightly planning find lunar birthdays and festivals with joins instead
+    of converting dates in Python one client at a time.
+    """
+
+    solar_date = models.DateField(_("solar date"), primary_key=True)
+    lunar_year = models.PositiveSmallIntegerField(_("lunar year"))
+    lunar_month = models.PositiveSmallIntegerField(
+        _("lunar month"), validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    lunar_day = models.PositiveSmallIntegerField(
+        _("lunar day"), validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    is_leap_month = models.BooleanField(_("leap month (闰月)"), default=False)
+    month_days = models.PositiveSmallIntegerField(
+        _("days in the lunar month"), validators=[MinValueValidator(29), MaxValueValidator(30)]
+    )
+
+    class Meta:
+        verbose_name = _("lunar calendar day")
+        verbose_name_plural = _("lunar calendar days")
+        ordering = ["solar_date"]
+        indexes = [
+            models.Index(
+                fields=["lunar_month", "lunar_day", "is_leap_month"], name="lunarday_lunar_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        leap = "闰" if self.is_leap_month else ""
+        return f"{self.solar_date}: {self.lunar_year}年{leap}{self.lunar_month}月{self.lunar_day}日"

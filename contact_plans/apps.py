@@ -5,3 +5,16 @@ from django.utils.translation import gettext_lazy as _
 class ContactPlansConfig(AppConfig):
     name = "contact_plans"
     verbose_name = _("Contact plans")
+
+    def ready(self) -> None:
+        # The nightly planning, after segmentation's snapshot (10) and re-tiering (20),
+        # and the text of its notifications.
+        from contact_plans import notifications, services
+        from vipcrm import nightly
+
+        nightly.register_job(
+            nightly.NightlyJob(
+                name="contact_plans.plan", order=30, run=services.contact_plans_refresh_job
+            )
+        )
+        notifications.register()

@@ -456,10 +456,13 @@ class KindSync:
 
     def load_existing(self, keys: set[Key]) -> list[dict[str, Any]]:
         (name,) = self.key
+        # No ORDER BY: a model's default ordering may join another table (holdings are
+        # ordered by their client's number), and the planner, which cannot know how many
+        # keys the JSON parameter holds, could pick a nested loop over that join.
         return list(
-            self.model.objects.filter(**{f"{name}__in": json_in(k[0] for k in keys)}).values(
-                "id", name, *self.synced
-            )
+            self.model.objects.filter(**{f"{name}__in": json_in(k[0] for k in keys)})
+            .order_by()
+            .values("id", name, *self.synced)
         )
 
     def check(self, key: Key, row: dict[str, Any]) -> dict[str, list[str]]:
@@ -517,7 +520,9 @@ class KindSync:
                 dict(
                     reference.model.objects.filter(
                         **{f"{reference.lookup}__in": json_in(values)}, **dict(reference.filters)
-                    ).values_list(reference.lookup, "pk")
+                    )
+                    .order_by()
+                    .values_list(reference.lookup, "pk")
                 )
                 if values
                 else {}

@@ -9,12 +9,12 @@ inflating or failing the sync.
 A refresh is two queries (three for a sync batch on PostgreSQL, which first locks its
 clients, see ``_clients_lock``): one reads the latest rate of every currency the bank
 quotes together with the currencies in scope that have none (for the warning); then
-one ``UPDATE … FROM`` computes each client's new AUM once — its holdings grouped by
-client, each converted with the rates inlined as a ``CASE`` — and writes only the
-clients whose AUM changed. The same statement serves a sync batch (its clients as one
-JSON parameter, read through the (tenant, client) index of holdings) and the nightly
-refresh of a whole bank (one grouped pass over its holdings joined to its clients, not
-a subquery per client). Plain SQL that PostgreSQL and SQLite (3.33+) both run.
+one ``UPDATE … FROM`` computes each client's new AUM once — its holdings converted with
+the rates inlined as a ``CASE`` — and writes only the clients whose AUM changed. For a
+sync batch the statement is driven from its clients (one JSON parameter), each sum
+read through the (tenant, client) index; for a whole bank (the nightly refresh) or the
+holders of a currency it is one grouped pass over the holdings joined to the clients,
+not a subquery per client. Plain SQL that PostgreSQL and SQLite (3.33+) both run.
 """
 
 from __future__ import annotations
@@ -79,11 +79,11 @@ class _Scope:
         self.tenant = current_tenant_id()
 
     def ids_sql(self) -> tuple[str, list]:
-        """SELECT of the client ids, sent as ONE JSON parameter (no per-id parameter)."""
-        payload = json.dumps([int(i) for i in self.client_ids], separators=(",", ":"))
+        """SELECT of the client ids (column ``id``), sent as ONE JSON parameter."""
+        payload = json.dumps(sorted({int(i) for i in self.client_ids}), separators=(",", ":"))
         if connection.vendor == "postgresql":
-            return "SELECT (json_array_elements_text(%s::json))::bigint", [payload]
-        return "SELECT value FROM json_each(%s)", [payload]
+            return "SELECT (json_array_elements_text(%s::json))::bigint AS id", [payload]
+        return "SELECT value AS id FROM json_each(%s)", [payload]
 
     def on(self, column: str) -> tuple[str, list]:
         """`` AND <column> IN (…)`` limiting ``column`` to the scope ("" for all)."""
@@ -134,27 +134,49 @@ def _rates_and_missing(scope: _Scope, *, on: datetime.date) -> tuple[dict[str, D
     qn = connection.ops.quote_name
     rates, holdings = qn(FxRate._meta.db_table), qn(Holding._meta.db_table)
     tenant = scope.tenant
-    scope_sql, scope_params = scope.on("h.client_id")
-    if scope.currencies is not None:
-        marks = ", ".join(["%s"] * len(scope.currencies))
-        scope_sql, scope_params = f" AND h.currency IN ({marks})", list(scope.currencies)
+    unrated = (
+        f"h.tenant_id = %s AND h.currency <> %s AND h.currency NOT IN "  # noqa: S608
+        f"(SELECT currency FROM {rates} WHERE tenant_id = %s AND date <= %s)"
+    )
+    unrated_params = [tenant, BASE_CURRENCY, tenant, on]
+    if scope.client_ids is not None:
+        # Driven from the batch's clients, each one's holdings read through the index
+        # (whatever the planner believes about the tables: see _aum_update).
+        ids_sql, ids_params = scope.ids_sql()
+        listed = "string_agg" if connection.vendor == "postgresql" else "group_concat"
+        separator = ", ','" if connection.vendor == "postgresql" else ""
+        missing_sql = (
+            f"SELECT x.found, CAST(NULL AS NUMERIC) FROM (SELECT DISTINCT ("  # noqa: S608
+            f"SELECT {listed}(DISTINCT h.currency{separator}) FROM {holdings} h "
+            f"WHERE h.client_id = i.id AND {unrated}) AS found FROM ({ids_sql}) i) x "
+            "WHERE x.found IS NOT NULL"
+        )
+        missing_params = [*unrated_params, *ids_params]
+    else:
+        in_scope = ""
+        missing_params = list(unrated_params)
+        if scope.currencies is not None:
+            in_scope = f" AND h.currency IN ({', '.join(['%s'] * len(scope.currencies))})"
+            missing_params += scope.currencies
+        missing_sql = (
+            f"SELECT DISTINCT h.currency, CAST(NULL AS NUMERIC) FROM {holdings} h "  # noqa: S608
+            f"WHERE {unrated}{in_scope}"
+        )
     # Only quoted identifiers from the models' meta are interpolated; values are parameters.
     sql = (
         f"SELECT f.currency, f.rate_to_cny FROM {rates} f "  # noqa: S608
         f"JOIN (SELECT currency, MAX(date) AS latest FROM {rates} "
         "WHERE tenant_id = %s AND date <= %s GROUP BY currency) m "
-        "ON m.currency = f.currency AND m.latest = f.date WHERE f.tenant_id = %s "
-        f"UNION ALL SELECT DISTINCT h.currency, CAST(NULL AS NUMERIC) FROM {holdings} h "
-        f"WHERE h.tenant_id = %s{scope_sql} AND h.currency <> %s AND h.currency NOT IN "
-        f"(SELECT currency FROM {rates} WHERE tenant_id = %s AND date <= %s)"
+        f"ON m.currency = f.currency AND m.latest = f.date WHERE f.tenant_id = %s "
+        f"UNION ALL {missing_sql}"
     )
-    params = [tenant, on, tenant, tenant, *scope_params, BASE_CURRENCY, tenant, on]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [tenant, on, tenant, *missing_params])
         found = cursor.fetchall()
     latest = {c: Decimal(str(rate)) for c, rate in found if rate is not None}
     latest.pop(BASE_CURRENCY, None)  # CNY is 1, whatever a feed may say
-    return latest, sorted(c for c, rate in found if rate is None)
+    missing = {c for listed, rate in found if rate is None for c in listed.split(",")}
+    return latest, sorted(missing)
 
 
 def _numeric(value: Decimal) -> tuple[str, list]:
@@ -168,42 +190,54 @@ def _aum_update(scope: _Scope, *, rates: dict[str, Decimal]) -> int:
     clients, holdings = qn(Client._meta.db_table), qn(Holding._meta.db_table)
     tenant = scope.tenant
 
-    # The rate of each holding's currency, inlined: no join, no subquery per holding.
+    # Each holding in CNY, its currency's rate inlined: no join, no subquery per holding.
+    # "Active" is a CASE inside the sum, not a WHERE: a client whose holdings are all
+    # closed still counts 0, and the planner never picks the partial index on active
+    # holdings (which looks empty to it until a bank's first ANALYZE).
     rate_sql, rate_params = f"WHEN '{BASE_CURRENCY}' THEN 1 ", []
     for currency, rate in sorted(rates.items()):
         value_sql, value_params = _numeric(rate)
         rate_sql += f"WHEN %s THEN {value_sql} "
         rate_params += [currency, *value_params]
+    converted = f"h.balance * (CASE h.currency {rate_sql}ELSE 0 END)"
+    total = f"SUM(CASE WHEN h.status = %s THEN {converted} ELSE 0 END)"
+    total_params = [Holding.Status.ACTIVE.value, *rate_params]
 
-    # The scope goes on both sides (the grouped holdings and the clients), so for a
-    # batch only its clients' holdings are read, through the (tenant, client) index.
-    held_sql, held_params = scope.on("h.client_id")
-    client_sql, client_params = scope.on("c.id")
-    # "Active" is a CASE inside the sum, not a WHERE: a client whose holdings are all
-    # closed still gets its group, and the planner never picks the partial index on
-    # active holdings (which looks empty to it until a bank's first ANALYZE). Clients
-    # without any holding come from the LEFT JOIN, with 0.
+    if scope.client_ids is not None:
+        # A batch: driven from its clients, each one's sum read through the (tenant,
+        # client) index. This shape stays right when the planner's statistics are stale
+        # or missing — a bank's first bulk load, before any ANALYZE — where a join would
+        # be planned as a scan of every client and holding of the bank, per batch.
+        # OFFSET 0 keeps PostgreSQL from inlining the subquery into both the SET and
+        # the WHERE (which would compute each sum twice).
+        ids_sql, ids_params = scope.ids_sql()
+        fence = " OFFSET 0" if connection.vendor == "postgresql" else ""
+        new = (
+            f"SELECT i.id AS id, ROUND(COALESCE((SELECT {total} FROM {holdings} h "  # noqa: S608
+            f"WHERE h.tenant_id = %s AND h.client_id = i.id), 0), 2) AS aum "
+            f"FROM ({ids_sql}) i{fence}"
+        )
+        new_params = [*total_params, tenant, *ids_params]
+    else:
+        # The whole bank, or the holders of some currencies (an FX-rate sync): one
+        # grouped pass over the holdings, joined to the clients (those without any
+        # holding come from the LEFT JOIN, with 0).
+        held_sql, held_params = scope.on("h.client_id")
+        client_sql, client_params = scope.on("c.id")
+        new = (
+            f"SELECT c.id AS id, ROUND(COALESCE(a.total, 0), 2) AS aum FROM {clients} c "  # noqa: S608
+            f"LEFT JOIN (SELECT h.client_id AS client_id, {total} AS total FROM {holdings} h "
+            f"WHERE h.tenant_id = %s{held_sql} GROUP BY h.client_id) a "
+            f"ON a.client_id = c.id WHERE c.tenant_id = %s{client_sql}"
+        )
+        new_params = [*total_params, tenant, *held_params, tenant, *client_params]
+
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # Only quoted identifiers from the models' meta are interpolated; values are parameters.
     sql = (
-        f"UPDATE {clients} SET aum_cny = n.aum, updated_at = %s FROM ("  # noqa: S608
-        f"SELECT c.id AS id, ROUND(COALESCE(a.total, 0), 2) AS aum FROM {clients} c "
-        "LEFT JOIN (SELECT h.client_id AS client_id, SUM(CASE WHEN h.status = %s "
-        f"THEN h.balance * (CASE h.currency {rate_sql}ELSE 0 END) ELSE 0 END) AS total "
-        f"FROM {holdings} h WHERE h.tenant_id = %s{held_sql} GROUP BY h.client_id) a "
-        f"ON a.client_id = c.id WHERE c.tenant_id = %s{client_sql}"
-        f") n WHERE {clients}.id = n.id AND {clients}.tenant_id = %s "
-        f"AND {clients}.aum_cny <> n.aum"
+        f"UPDATE {clients} SET aum_cny = n.aum, updated_at = %s FROM ({new}) n "  # noqa: S608
+        f"WHERE {clients}.id = n.id AND {clients}.tenant_id = %s AND {clients}.aum_cny <> n.aum"
     )
-    params = [
-        now,
-        Holding.Status.ACTIVE.value,
-        *rate_params,
-        tenant,
-        *held_params,
-        tenant,
-        *client_params,
-        tenant,
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [now, *new_params, tenant])
         return cursor.rowcount

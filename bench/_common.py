@@ -83,3 +83,36 @@ def autovacuum_is_on(owner_url: str) -> bool:
         on = cursor.fetchone()[0] == "on"
     conn.close()
     return on
+
+
+def neutral_columns(cursor, table: str, covered: set[str]) -> dict[str, str]:
+    """SQL literals for ``table``'s NOT NULL columns without a database default that a
+    hand-written INSERT does not list (``covered``): false, '', 0 or now().
+
+    Django keeps defaults in Python, so a field added to a model later (say, a flag)
+    is a NOT NULL column that a raw INSERT must fill; the benches fill it like the
+    application does for a row that does not mention it.
+    """
+    cursor.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'public' AND table_name = %s AND is_nullable = 'NO' "
+        "AND column_default IS NULL AND is_generated = 'NEVER' AND is_identity = 'NO'",
+        [table],
+    )
+    neutral = {
+        "boolean": "false",
+        "character varying": "''",
+        "text": "''",
+        "numeric": "0",
+        "integer": "0",
+        "bigint": "0",
+        "smallint": "0",
+        "date": "current_date",
+        "timestamp with time zone": "now()",
+        "jsonb": "'{}'",
+    }
+    return {
+        column: neutral[kind]
+        for column, kind in cursor.fetchall()
+        if column not in covered and kind in neutral
+    }

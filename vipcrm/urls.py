@@ -17,6 +17,7 @@ api_v1 = [
     *router.urls,
     path("", include("customers.api_urls")),
     path("", include("segmentation.api_urls")),
+    path("", include("contact_plans.api_urls")),
 ]
 
 urlpatterns = [

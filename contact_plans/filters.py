@@ -1,0 +1,144 @@
+"""Filters of the contact-plan API (django-filter).
+
+Every list takes ``updated_since``, ``branch_code``, ``rm_code`` and ``tier`` (the
+contract's minimum, ``shared/spec/sync-api.md``), plus its own. A bad value is a 400
+naming the filter; no value, however extreme, reaches the database unchecked.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import django_filters
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from contact_plans.models import Interaction, PlannedContact
+from customers.models import Channel
+
+OUT_OF_RANGE = _("Enter a date and time between the years 1 and 9999 in any time zone.")
+
+
+class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 date and time that every database can compare with.
+
+    ``0001-01-01T00:00:00+08:00`` parses, but is not representable in UTC (the
+    database's zone on SQLite) and would fail when the query is built: refused here.
+    """
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None:
+            try:
+                value.astimezone(datetime.UTC)
+            except OverflowError:
+                raise forms.ValidationError(OUT_OF_RANGE, code="overflow") from None
+        return value
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
+def local_day_start(day: datetime.date) -> datetime.datetime | None:
+    """Midnight starting ``day`` in the current time zone; None when it cannot be
+    expressed in UTC (the first or last day of the calendar)."""
+    start = datetime.datetime.combine(
+        day, datetime.time.min, tzinfo=timezone.get_current_timezone()
+    )
+    try:
+        start.astimezone(datetime.UTC)
+    except OverflowError:
+        return None
+    return start
+
+
+class ContactPlanFilterSet(django_filters.FilterSet):
+    """``updated_since`` and the client's branch and tier, shared by both lists."""
+
+    updated_since = BoundedIsoDateTimeFilter(
+        field_name="updated_at",
+        lookup_expr="gte",
+        help_text="Changed at or after this time (ISO 8601 with offset).",
+    )
+    client = django_filters.CharFilter(
+        field_name="client__external_id", help_text="The client's customer number."
+    )
+    branch_code = django_filters.CharFilter(
+        field_name="client__branch__code", help_text="The client's home branch."
+    )
+    tier = django_filters.CharFilter(
+        field_name="client__tier__code", help_text="The client's tier."
+    )
+
+
+class PlannedContactFilter(ContactPlanFilterSet):
+    rm_code = django_filters.CharFilter(
+        field_name="assigned_to__code", help_text="The staff code of the RM it is assigned to."
+    )
+    reason = django_filters.ChoiceFilter(choices=PlannedContact.Reason.choices)
+    status = django_filters.ChoiceFilter(choices=PlannedContact.Status.choices)
+    due_from = django_filters.DateFilter(
+        field_name="due_on", lookup_expr="gte", help_text="Due on or after (inclusive)."
+    )
+    due_to = django_filters.DateFilter(
+        field_name="due_on", lookup_expr="lte", help_text="Due on or before (inclusive)."
+    )
+
+    class Meta:
+        model = PlannedContact
+        fields = [
+            "updated_since",
+            "client",
+            "branch_code",
+            "rm_code",
+            "tier",
+            "reason",
+            "status",
+            "due_from",
+            "due_to",
+        ]
+
+
+class InteractionFilter(ContactPlanFilterSet):
+    rm_code = django_filters.CharFilter(
+        field_name="staff__code", help_text="The staff code of who made the contact."
+    )
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    external_id = django_filters.CharFilter(
+        help_text="The id given by the system that logged it (call centre, mobile app)."
+    )
+    occurred_from = django_filters.DateFilter(
+        method="filter_occurred_from",
+        help_text="Occurred on or after this day (the bank's local time, Asia/Shanghai).",
+    )
+    occurred_to = django_filters.DateFilter(
+        method="filter_occurred_to",
+        help_text="Occurred on or before this day (the bank's local time, Asia/Shanghai).",
+    )
+
+    class Meta:
+        model = Interaction
+        fields = [
+            "updated_since",
+            "client",
+            "branch_code",
+            "rm_code",
+            "tier",
+            "channel",
+            "external_id",
+            "occurred_from",
+            "occurred_to",
+        ]
+
+    # Local days become a range on the timestamp itself, so the index on it serves.
+    def filter_occurred_from(self, queryset, name, value: datetime.date):
+        start = local_day_start(value)
+        return queryset if start is None else queryset.filter(occurred_at__gte=start)
+
+    def filter_occurred_to(self, queryset, name, value: datetime.date):
+        if value >= datetime.date.max:
+            return queryset
+        end = local_day_start(value + datetime.timedelta(days=1))
+        return queryset if end is None else queryset.filter(occurred_at__lt=end)

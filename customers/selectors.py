@@ -190,10 +190,11 @@ def client_filter_choices(*, actor: Actor) -> dict[str, QuerySet]:
     """What the list's filters offer: branches, owner RMs and tiers the actor may pick."""
     return {
         "branches": visible_to(Branch.objects.all(), actor).order_by("code"),
-        # Owner RMs among the staff the actor may see (an RM sees only themself).
-        "owner_rms": visible_to(StaffProfile.objects.filter(role=Role.RM), actor).order_by(
-            "name", "code"
-        ),
+        # Owner RMs among the staff the actor may see (an RM sees only themself). Only
+        # what an option shows: head office's list holds every RM of the bank.
+        "owner_rms": visible_to(StaffProfile.objects.filter(role=Role.RM), actor)
+        .order_by("name", "code")
+        .only("pk", "name", "code"),
         "tiers": Tier.objects.order_by("-rank"),
     }
 

@@ -133,6 +133,15 @@ def test_updated_since_returns_only_later_changes(api, read_key, vip, bank_a):
     assert [row["external_id"] for row in rows] == ["C1"]
 
 
+@pytest.mark.parametrize(
+    "path", ["/api/v1/clients/", "/api/v1/holdings/", "/api/v1/staff/", "/api/v1/branches/"]
+)
+def test_an_updated_since_beyond_the_calendar_is_a_400(api, read_key, path):
+    response = api(path, read_key, updated_since="0001-01-01T00:00:00+08:00")
+    assert response.status_code == 400
+    assert "updated_since" in response.json()
+
+
 def test_lists_are_cursor_paginated(api, read_key, bank_a):
     for _ in range(3):
         ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub)

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import (
     BooleanField,
     Exists,
@@ -18,6 +19,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from customers.models import (
@@ -36,7 +38,7 @@ from customers.models import (
 )
 from customers.validators import mask_id_number, mask_mobile
 from vipcrm.models import Branch, StaffProfile
-from vipcrm.roles import Actor, Role, branch_subtree_ids, visible_to
+from vipcrm.roles import Actor, Role, visible_to
 
 CENT = Decimal("0.01")
 
@@ -159,7 +161,7 @@ def client_search(
         else:
             clients = clients.filter(Q(name__contains=query) | number)
     if branch is not None:
-        clients = clients.filter(branch__in=branch_subtree_ids(branch.pk))
+        clients = clients.filter(branch__in=branch_subtree(branch))
     if owner_rm is not None:
         clients = clients.filter(owner_rm=owner_rm)
     if tier is not None:
@@ -184,6 +186,21 @@ def client_search(
         )
         clients = clients.filter(Exists(maturing))
     return clients.order_by(*CLIENT_SORTS.get(sort, CLIENT_SORTS["name"]))
+
+
+def branch_subtree(branch: Branch) -> RawSQL:
+    """The branch and every branch below it, as a subquery of the list's own query
+    (``vipcrm.roles.branch_subtree_ids`` costs a query of its own)."""
+    table = connection.ops.quote_name(Branch._meta.db_table)
+    # UNION, not UNION ALL: a cycle in the tree (refused by the sync) would still end.
+    # Only the model's quoted table name is interpolated; the ids are parameters.
+    return RawSQL(  # noqa: S611
+        f"WITH RECURSIVE subtree(id) AS (SELECT id FROM {table} "  # noqa: S608
+        "WHERE id = %s AND tenant_id = %s UNION "
+        f"SELECT b.id FROM {table} b JOIN subtree s ON b.parent_id = s.id) "
+        "SELECT id FROM subtree",
+        [branch.pk, branch.tenant_id],
+    )
 
 
 def client_filter_choices(*, actor: Actor) -> dict[str, QuerySet]:

@@ -95,7 +95,43 @@ def lunar_days_ensure(*, years: Iterable[int]) -> int:
             solar_date__in=[datetime.date(year, 12, 31) for year in wanted]
         ).values_list("solar_date", flat=True)
     }
-    missing = [year for year in wanted if year not in present]
+    return _years_insert([year for year in wanted if year not in present])
+
+
+def lunar_days_ensure_for_births(*, years: Iterable[int] = (), lunar_only: bool = True) -> int:
+    """``lunar_days_ensure`` for ``years`` and the birth years of the current bank's
+    clients (only those who celebrate the lunar birthday when ``lunar_only``), in ONE
+    query that finds the years missing (plus the INSERT when some are): the nightly
+    planning's way, whatever the number of clients."""
+    from customers.models import Client
+    from vipcrm.tenancy import current_tenant_id
+
+    qn = connection.ops.quote_name
+    clients, days = qn(Client._meta.db_table), qn(LunarDay._meta.db_table)
+    if connection.vendor == "postgresql":
+        year, last_day = (
+            "CAST(EXTRACT(YEAR FROM c.birth_date) AS INTEGER)",
+            "make_date(y.year, 12, 31)",
+        )
+    else:
+        year = "CAST(strftime('%%Y', c.birth_date) AS INTEGER)"
+        last_day = "printf('%%04d-12-31', y.year)"
+    extra = "".join(f" UNION SELECT {int(value)}" for value in sorted(set(years)))
+    lunar = " AND c.lunar_birthday" if lunar_only else ""
+    sql = (
+        f"SELECT y.year FROM (SELECT DISTINCT {year} AS year FROM {clients} c "  # noqa: S608
+        f"WHERE c.tenant_id = %s AND c.birth_date IS NOT NULL{lunar}{extra}) y "
+        f"WHERE y.year >= %s AND y.year <= %s AND NOT EXISTS "
+        f"(SELECT 1 FROM {days} l WHERE l.solar_date = {last_day})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [current_tenant_id(), FIRST_YEAR, LAST_YEAR])
+        missing = sorted(int(row[0]) for row in cursor.fetchall())
+    return _years_insert(missing)
+
+
+def _years_insert(missing: list[int]) -> int:
+    """Insert every day of the ``missing`` years in one statement; returns the rows."""
     if not missing:
         return 0
     rows = [

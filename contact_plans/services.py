@@ -117,12 +117,12 @@ from zoneinfo import ZoneInfo
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from contact_plans.lunar import FIRST_YEAR, LAST_YEAR, lunar_days_ensure
+from contact_plans.lunar import FIRST_YEAR, LAST_YEAR, lunar_days_ensure_for_births
 from contact_plans.models import CalendarFeed, ContactPlan, Interaction, LunarDay, PlannedContact
 from customers.models import (
     RISK_VALIDITY_DAYS,
@@ -254,10 +254,10 @@ _CONTACT_DEFAULTS: dict[str, str] = {
     "channel": "''",
     "status": f"'{PlannedContact.Status.PLANNED.value}'",
     "source_key": "",
-    "holding_id": "NULL",
-    "life_event_id": "NULL",
-    "source_date": "NULL",
-    "amount_cny": "NULL",
+    "holding_id": "CAST(NULL AS BIGINT)",  # typed: the rules may be a UNION
+    "life_event_id": "CAST(NULL AS BIGINT)",
+    "source_date": "CAST(NULL AS DATE)",
+    "amount_cny": "CAST(NULL AS NUMERIC)",
     "note": "''",
     "reminders_sent": "0",
     "reschedule_reason": "''",
@@ -267,18 +267,24 @@ _CONTACT_DEFAULTS: dict[str, str] = {
 }
 
 
-def _contacts_insert(values: dict[str, str], source: str, params: dict[str, Any]) -> int:
+def _contacts_insert(
+    values: dict[str, str], source: str, params: dict[str, Any], *more: tuple[dict, str]
+) -> int:
     """``INSERT … SELECT <values> <source> ON CONFLICT DO NOTHING`` into planned
     contacts; ``source`` is the FROM … WHERE … of the rule (its WHERE is required:
-    SQLite reads ``ON`` after a bare FROM as a join). Returns the rows inserted."""
-    exprs = {**_CONTACT_DEFAULTS, **values}
-    missing = [column for column, expr in exprs.items() if not expr]
-    if missing:
-        raise ValueError(f"planned contact rule lacks {', '.join(missing)}")
+    SQLite reads ``ON`` after a bare FROM as a join). Further ``(values, source)``
+    rules join the same statement with UNION ALL. Returns the rows inserted."""
+    selects = []
+    for rule_values, rule_source in ((values, source), *more):
+        exprs = {**_CONTACT_DEFAULTS, **rule_values}
+        missing = [column for column, expr in exprs.items() if not expr]
+        if missing:
+            raise ValueError(f"planned contact rule lacks {', '.join(missing)}")
+        selects.append(f"SELECT {', '.join(exprs.values())} {rule_source}")
     t = _tables()
     sql = (
-        f"INSERT INTO {t['contact']} ({', '.join(exprs)}) "
-        f"SELECT {', '.join(exprs.values())} {source} "
+        f"INSERT INTO {t['contact']} ({', '.join(_CONTACT_DEFAULTS)}) "
+        f"{' UNION ALL '.join(selects)} "
         "ON CONFLICT (tenant_id, client_id, reason, source_key) DO NOTHING"
     )
     return _execute(sql, params)
@@ -298,14 +304,13 @@ def contact_plans_refresh(*, on: datetime.date) -> dict[str, int]:
     tenant, now = current_tenant_id(), _now()
     summary: dict[str, int] = {}
     summary["lunar_days"] = _lunar_days_for_run(on)
-    max_lead = ServiceStandard.objects.aggregate(lead=Max("maturity_lead_days"))["lead"] or 0
     params: dict[str, Any] = {
         "tenant": tenant,
         "now": now,
         "on": on,
         "cadence_horizon": on + DAY * CADENCE_HORIZON_DAYS,
-        "maturity_horizon": on + DAY * max_lead,
         "birthday_end": on + DAY * BIRTHDAY_WINDOW_DAYS,
+        "festival_end": on + DAY * FESTIVAL_WINDOW_DAYS,
         "risk_cut": on + DAY * (RISK_NOTICE_DAYS - RISK_VALIDITY_DAYS),
         "event_from": on - DAY * LIFE_EVENT_BEHIND_DAYS,
         "event_to": on + DAY * LIFE_EVENT_AHEAD_DAYS,
@@ -325,7 +330,7 @@ def contact_plans_refresh(*, on: datetime.date) -> dict[str, int]:
     summary["cadence"] = _cadence_plan(t, d, params)
     summary["maturity"] = _maturities_plan(t, d, vip, params)
     summary["birthday"] = _birthdays_plan(t, d, vip, params)
-    summary["festival"] = _festivals_plan(t, d, on, params)
+    summary["festival"] = _festivals_plan(t, d, params)
     summary["risk_reassessment"] = _risk_plan(t, d, vip, params)
     summary["life_event"] = _life_events_plan(t, d, vip, params)
     summary["notifications"], summary["reminders"] = _reminders_send(t, d, on, params)
@@ -350,13 +355,7 @@ def _lunar_days_for_run(on: datetime.date) -> int:
     """The ``LunarDay`` years the run joins to: the birthday and festival windows, and
     the birth years of the bank's clients who celebrate the lunar birthday."""
     horizon = on + DAY * max(BIRTHDAY_WINDOW_DAYS, FESTIVAL_WINDOW_DAYS)
-    birth_years = {
-        day.year
-        for day in Client.objects.filter(lunar_birthday=True, birth_date__isnull=False)
-        .order_by()
-        .dates("birth_date", "year")
-    }
-    return lunar_days_ensure(years={on.year, horizon.year, *birth_years})
+    return lunar_days_ensure_for_births(years={on.year, horizon.year})
 
 
 def _plans_create(t: dict, d: _Dialect, vip: str, params: dict) -> int:
@@ -486,6 +485,12 @@ def _cadence_plan(t: dict, d: _Dialect, params: dict) -> int:
 
 def _maturities_plan(t: dict, d: _Dialect, vip: str, params: dict) -> int:
     lead = "s.maturity_lead_days"
+    # The bank's longest lead time bounds the range read from the maturity index (the
+    # scalar subquery is evaluated once).
+    longest = (
+        f"(SELECT MAX(x.maturity_lead_days) FROM {t['standard']} x "  # noqa: S608
+        "WHERE x.tenant_id = %(tenant)s)"
+    )
     return _contacts_insert(
         {
             "client_id": "h.client_id",
@@ -513,7 +518,7 @@ def _maturities_plan(t: dict, d: _Dialect, vip: str, params: dict) -> int:
             WHERE f.tenant_id = %(tenant)s
         ) r ON r.currency = h.currency
         WHERE h.tenant_id = %(tenant)s AND h.status = %(active)s
-          AND h.matures_on >= %(on)s AND h.matures_on <= %(maturity_horizon)s
+          AND h.matures_on >= %(on)s AND h.matures_on <= {d.add_days("%(on)s", longest)}
           AND h.matures_on <= {d.add_days("%(on)s", lead)}
         """,  # noqa: S608  (as above)
         params,
@@ -521,7 +526,8 @@ def _maturities_plan(t: dict, d: _Dialect, vip: str, params: dict) -> int:
 
 
 def _birthdays_plan(t: dict, d: _Dialect, vip: str, params: dict) -> int:
-    """Solar then lunar birthdays within [D, D + 7]."""
+    """Solar and lunar birthdays within [D, D + 7], in one statement (a client follows
+    one calendar or the other)."""
     on, end = params["on"], params["birthday_end"]
     window = []
     day = on
@@ -531,13 +537,20 @@ def _birthdays_plan(t: dict, d: _Dialect, vip: str, params: dict) -> int:
             window.append(["02-29", day.isoformat(), str(day.year)])  # not a leap year
         day += DAY
     reason = f"'{PlannedContact.Reason.BIRTHDAY.value}'"
-    solar = _contacts_insert(
-        {
-            "reason": reason,
-            "due_on": "w.day",
-            "source_key": "'birthday:' || w.year",
-            "source_date": "w.day",
-        },
+    solar = {
+        "reason": reason,
+        "due_on": "w.day",
+        "source_key": "'birthday:' || w.year",
+        "source_date": "w.day",
+    }
+    lunar = {
+        "reason": reason,
+        "due_on": "w.solar_date",
+        "source_key": "'birthday:' || CAST(w.lunar_year AS TEXT)",
+        "source_date": "w.solar_date",
+    }
+    return _contacts_insert(
+        solar,
         f"""
         FROM {t["client"]} c
         {vip}
@@ -548,66 +561,48 @@ def _birthdays_plan(t: dict, d: _Dialect, vip: str, params: dict) -> int:
             OR c.birth_date < %(lunar_first)s OR c.birth_date > %(lunar_last)s)
         """,
         {**params, "window": json.dumps(window)},
+        (
+            lunar,
+            f"""
+            FROM {t["client"]} c
+            {vip}
+            JOIN {t["lunar"]} b ON b.solar_date = c.birth_date
+            JOIN {t["lunar"]} w ON w.solar_date >= %(on)s AND w.solar_date <= %(birthday_end)s
+                AND NOT w.is_leap_month AND w.lunar_month = b.lunar_month
+                AND (w.lunar_day = b.lunar_day
+                     OR (b.lunar_day = 30 AND w.month_days = 29 AND w.lunar_day = 29))
+            WHERE c.tenant_id = %(tenant)s AND c.lunar_birthday AND c.birth_date IS NOT NULL
+            """,
+        ),
     )
-    lunar = _contacts_insert(
-        {
-            "reason": reason,
-            "due_on": "w.solar_date",
-            "source_key": "'birthday:' || CAST(w.lunar_year AS TEXT)",
-            "source_date": "w.solar_date",
-        },
-        f"""
-        FROM {t["client"]} c
-        {vip}
-        JOIN {t["lunar"]} b ON b.solar_date = c.birth_date
-        JOIN {t["lunar"]} w ON w.solar_date >= %(on)s AND w.solar_date <= %(birthday_end)s
-            AND NOT w.is_leap_month AND w.lunar_month = b.lunar_month
-            AND (w.lunar_day = b.lunar_day
-                 OR (b.lunar_day = 30 AND w.month_days = 29 AND w.lunar_day = 29))
-        WHERE c.tenant_id = %(tenant)s AND c.lunar_birthday AND c.birth_date IS NOT NULL
-        """,
-        params,
-    )
-    return solar + lunar
 
 
-def _festivals_plan(t: dict, d: _Dialect, on: datetime.date, params: dict) -> int:
-    """Spring Festival and Mid-Autumn greetings for tiers with festival care."""
-    festival_q = Q()
-    for month, day in FESTIVALS:
-        festival_q |= Q(lunar_month=month, lunar_day=day)
-    days = LunarDay.objects.filter(
-        festival_q,
-        solar_date__gte=on,
-        solar_date__lte=on + DAY * FESTIVAL_WINDOW_DAYS,
-        is_leap_month=False,
-    ).values_list("solar_date", "lunar_year", "lunar_month", "lunar_day")
-    festivals = [
-        [
-            f"festival:{FESTIVALS[(month, number)]}:{year}",
-            solar.isoformat(),
-            max(on, solar - DAY * FESTIVAL_LEAD_DAYS).isoformat(),
-        ]
-        for solar, year, month, number in days
-    ]
-    if not festivals:
-        return 0
-    rows = d.json_rows("festivals", (("key", "text"), ("day", "date"), ("due", "date")))
+def _festivals_plan(t: dict, d: _Dialect, params: dict) -> int:
+    """Spring Festival and Mid-Autumn greetings for tiers with festival care: the
+    festival days of the window come from ``LunarDay`` in the same statement."""
+    days = " OR ".join(
+        f"(w.lunar_month = {month} AND w.lunar_day = {day})" for month, day in FESTIVALS
+    )
+    names = " ".join(
+        f"WHEN w.lunar_month = {month} THEN '{name}'" for (month, _day), name in FESTIVALS.items()
+    )
     return _contacts_insert(
         {
             "reason": f"'{PlannedContact.Reason.FESTIVAL.value}'",
-            "due_on": "f.due",
-            "source_key": "f.key",
-            "source_date": "f.day",
+            "due_on": f"{d.greatest}(%(on)s, "
+            f"{d.add_days('w.solar_date', str(-FESTIVAL_LEAD_DAYS))})",
+            "source_key": f"'festival:' || CASE {names} END || ':' || CAST(w.lunar_year AS TEXT)",
+            "source_date": "w.solar_date",
         },
         f"""
         FROM {t["client"]} c
         JOIN {t["standard"]} s ON s.tenant_id = %(tenant)s AND s.tier_id = c.tier_id
             AND s.festival_care
-        CROSS JOIN {rows} f
+        JOIN {t["lunar"]} w ON w.solar_date >= %(on)s AND w.solar_date <= %(festival_end)s
+            AND NOT w.is_leap_month AND ({days})
         WHERE c.tenant_id = %(tenant)s
         """,
-        {**params, "festivals": json.dumps(festivals)},
+        params,
     )
 
 

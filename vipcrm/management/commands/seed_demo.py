@@ -38,6 +38,8 @@ from django.db.models import Count, F, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from contact_plans import demo as contact_plans_demo
+from contact_plans.models import ContactPlan, Interaction, PlannedContact
 from customers import demo as money_demo
 from customers.aum import client_aum_refresh
 from customers.models import (
@@ -131,6 +133,10 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             segmented = segmentation_demo.segmentation_seed(spec=spec, staff=staff, today=today)
         made += segmented
+        # After segmentation: the plans follow the tiers of today's re-tiering.
+        with tenant_context(tenant):
+            planned = contact_plans_demo.contact_plans_seed(spec=spec, staff=staff, today=today)
+        made += planned
         self.loaded.update(model for model, count in made.items() if count)
         self._say(
             f"{spec.slug} {spec.name}: tenant {'created' if tenant_created else 'exists'}, "
@@ -149,6 +155,10 @@ class Command(BaseCommand):
             f"standards, +{segmented[AumSnapshot]:,} AUM snapshots, "
             f"+{segmented[TierChange]:,} tier changes, +{segmented[TierOverride]} overrides, "
             f"+{segmented[RmCapacity]} RM capacities"
+        )
+        self._say(
+            f"  +{planned[ContactPlan]:,} contact plans, +{planned[PlannedContact]:,} planned "
+            f"contacts, +{planned[Interaction]:,} interactions"
         )
         with tenant_context(tenant):
             self._say(f"  clients by tier: {tier_summary()}")
@@ -456,6 +466,7 @@ def insert_clients(
                 m.preferred_channel if m else "",
                 m.preferred_contact_time if m else "",
                 False,
+                False,  # lunar_birthday: contact_plans.demo picks who celebrates it
                 # What the holdings inserted next come to: client_aum_refresh, the
                 # authority, then rewrites only the clients it disagrees with (none, so
                 # far). Rewriting a fresh client row costs as much as inserting it (ten
@@ -482,6 +493,7 @@ def insert_clients(
             "preferred_channel",
             "preferred_contact_time",
             "is_confidential",
+            "lunar_birthday",
             "aum_cny",
         ),
         rows,

@@ -212,3 +212,8 @@ class PreferencesForm(SectionForm):
         required=False,
         help_text=_("Only the owner RM and the team see this client's identity data."),
     )
+    lunar_birthday = forms.BooleanField(
+        label=_("Celebrates the lunar birthday (农历)"),
+        required=False,
+        help_text=_("Birthday greetings are planned on the Chinese-calendar date of birth."),
+    )

@@ -424,6 +424,7 @@ def client_preferences_update(
     preferred_channel: str,
     preferred_contact_time: str,
     is_confidential: bool,
+    lunar_birthday: bool | None = None,
     request: HttpRequest | None = None,
 ) -> Client:
     client_edit_check(actor=actor, client=client, section=Section.PREFERENCES)
@@ -432,6 +433,8 @@ def client_preferences_update(
         "preferred_contact_time": preferred_contact_time,
         "is_confidential": is_confidential,
     }
+    if lunar_birthday is not None:  # None: left as it is (callers that do not ask)
+        values["lunar_birthday"] = lunar_birthday
     changes = _changes(client, values)
     if changes:
         for name, value in values.items():

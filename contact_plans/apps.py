@@ -18,3 +18,11 @@ class ContactPlansConfig(AppConfig):
             )
         )
         notifications.register()
+
+        # The "My day" panels and the client 360's contact-plan section.
+        from contact_plans import panels
+        from contact_plans.client_section import CONTACTS_SECTION
+        from customers.client_sections import register_client_section
+
+        panels.register_panels()
+        register_client_section(CONTACTS_SECTION)

@@ -58,8 +58,25 @@ _SEGMENTATION_COVERS = tuple(
     pattern for tab in SEGMENTATION_TABS for pattern in (tab.url_name, *tab.covers)
 )
 
+# The contact plans' tabs: an RM's (or advisor's) own week; supervisors' oversight.
+CONTACT_TABS = [
+    NavItem(
+        "contact_plans:week",
+        _("Weekly plan"),
+        (Role.RM, Role.ADVISOR),
+        ("contact_plans:print", "contact_plans:calendar-*", "contact_plans:contact-*"),
+    ),
+    NavItem(
+        "contact_plans:overdue", _("Overdue contacts"), SUPERVISING, ("contact_plans:overdue-*",)
+    ),
+    NavItem("contact_plans:coverage", _("Coverage"), SUPERVISING),
+]
+_CONTACT_COVERS = tuple(pattern for tab in CONTACT_TABS for pattern in (tab.url_name, *tab.covers))
+
 NAVIGATION = [
     NavItem("home", _("My day")),
+    NavItem("contact_plans:week", _("Contacts"), (Role.RM, Role.ADVISOR), _CONTACT_COVERS),
+    NavItem("contact_plans:overdue", _("Contacts"), SUPERVISING, _CONTACT_COVERS),
     NavItem(
         "customers:client-list", _("Clients"), covers=("customers:*", "segmentation:client-tier*")
     ),
@@ -104,4 +121,6 @@ def navigation(request) -> dict:
     }
     if any(tab.is_current(current) for tab in SEGMENTATION_TABS):
         context["section_tabs"] = _links(SEGMENTATION_TABS, actor.role, current)
+    if any(tab.is_current(current) for tab in CONTACT_TABS):
+        context["section_tabs"] = _links(CONTACT_TABS, actor.role, current)
     return context

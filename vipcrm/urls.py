@@ -31,6 +31,7 @@ urlpatterns = [
     path("notifications/", include("vipcrm.notification_urls")),
     path("clients/", include("customers.urls")),
     path("segmentation/", include("segmentation.urls")),
+    path("contacts/", include("contact_plans.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include((api_v1, "api"))),

@@ -23,9 +23,10 @@ AUM snapshots
 (active holdings × the latest FX rate on or before D, ``customers.aum``), then stores
 one ``AumSnapshot`` per client for D with one ``INSERT … SELECT … ON CONFLICT (tenant,
 client, date) DO UPDATE``: re-running a day replaces that day's amounts, never adds
-rows. ``ClientSegment.last_aum_change_on`` becomes D for every client whose snapshot
-differs from its snapshot of the bank's previous snapshot day (a client with no earlier
-snapshot has no known movement yet; a re-run never moves the date back).
+rows (inserted in client order, so the ``(tenant, client, date)`` index takes the day
+leaf by leaf). ``ClientSegment.last_aum_change_on`` becomes D for every client whose
+snapshot differs from its snapshot of the bank's previous snapshot day (a client with
+no earlier snapshot has no known movement yet; a re-run never moves the date back).
 
 Re-tiering (``clients_retier(on=D)``)
 -------------------------------------
@@ -72,13 +73,16 @@ Finally each owner RM with changes in the run gets one ``Notification`` of kind
 override set or ended) and a link to the day's tier changes. A second run for the same
 date finds nothing to change and writes nothing.
 
-The statements of a run, in order: create missing segment rows; compute basis, rule
-tier and counters for every client (``UPDATE … FROM`` the snapshot aggregate; only rows
-that differ are written); insert the changes (``INSERT … SELECT``, decided from the
-segment, the client's tier and its override); set the clients' tiers from those
-changes; restart the count of changed clients; end expired overrides; notify the RMs
-(``INSERT … SELECT … GROUP BY owner_rm``). The changes of the run are found again by
-their ``effective_on`` and ``created_at`` (the run's single timestamp).
+The statements of a run, in order: create the missing segment rows; decide every
+client once into a temporary table (``CREATE TEMPORARY TABLE … AS SELECT``: the window
+aggregate over the snapshots joined to segments, clients and standing overrides — a
+plain SELECT, which PostgreSQL may run with parallel workers, as it may not an
+UPDATE); write the segments from it (only rows that differ); insert the changes; set
+the changed clients' tiers; drop the table; end expired overrides; notify the RMs
+(``INSERT … SELECT … GROUP BY owner_rm`` over the changes, found again by their
+``effective_on`` and ``created_at``, the run's single timestamp). Since the basis moves
+every day, the segment rewrite touches every client; it is the run's second cost after
+the aggregate (``bench/retier.py``).
 
 Lifecycle and product preference (``client_segments_refresh(on=D)``)
 --------------------------------------------------------------------

@@ -26,3 +26,9 @@ class ContactPlansConfig(AppConfig):
 
         panels.register_panels()
         register_client_section(CONTACTS_SECTION)
+
+        # The plan's summary in the API's client detail.
+        from contact_plans.selectors import contact_plan_summary
+        from customers.client_sections import register_contact_plan_summary
+
+        register_contact_plan_summary(contact_plan_summary)

@@ -49,6 +49,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
 
 from contact_plans.models import CalendarFeed, ContactPlan, Interaction, PlannedContact
 from customers.models import Client, Holding, Need
@@ -304,6 +305,25 @@ def contact_plan_days(*, actor: Actor, start: datetime.date, days: int, on: date
 
 def client_contact_plan(*, client: Client) -> ContactPlan | None:
     return ContactPlan.objects.filter(client=client).first()
+
+
+def contact_plan_summary(client: Client) -> dict | None:
+    """The plan as ``GET /api/v1/clients/<id>/`` summarises it (two queries); None for a
+    client without a plan."""
+    plan = client_contact_plan(client=client)
+    if plan is None:
+        return None
+    open_contacts = PlannedContact.objects.filter(client=client, status__in=OPEN)
+    upcoming = open_contacts.order_by("due_on", "id").values("id", "reason", "due_on", "status")
+    first = upcoming.first()
+    return {
+        "cadence_days": plan.cadence_days,
+        "last_contact_on": plan.last_contact_on,
+        "next_due_on": plan.next_due_on,
+        "is_overdue": plan.next_due_on is not None and plan.next_due_on < timezone.localdate(),
+        "open_planned_contacts": open_contacts.count(),
+        "next_planned_contact": first,
+    }
 
 
 def client_open_contacts(*, client: Client) -> list[PlannedContact]:

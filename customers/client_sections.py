@@ -1,4 +1,4 @@
-"""Sections that the apps above ``customers`` add to the client 360 page.
+"""What the apps above ``customers`` add to a client: 360 sections and API summaries.
 
 ``customers`` sits below the apps that know more about a client (segmentation, contact
 plans, the sales pipeline) and cannot import them, so each registers its section in its
@@ -49,3 +49,17 @@ def render_client_sections(
         if html is not None:
             rendered.setdefault(section.column, []).append(html)
     return rendered
+
+
+# --- The API's contact-plan summary ---------------------------------------------------
+
+_contact_plan_summary: list[Callable[[Client], dict | None]] = []
+
+
+def register_contact_plan_summary(summary: Callable[[Client], dict | None]) -> None:
+    """The contact-plan app says how ``GET /api/v1/clients/<id>/`` summarises a plan."""
+    _contact_plan_summary[:] = [summary]
+
+
+def client_contact_plan_summary(client: Client) -> dict | None:
+    return _contact_plan_summary[0](client) if _contact_plan_summary else None

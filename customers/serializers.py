@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from customers import client_sections
 from customers.models import Client, FxRate, Holding, Product
 from customers.selectors import client_identity
 
@@ -130,17 +131,40 @@ class ClientDetailSerializer(ClientSerializer):
     holdings = ClientHoldingSerializer(many=True, read_only=True)
     contact_plan = serializers.SerializerMethodField(
         help_text=(
-            "Summary of the client's contact plan. Always null until contact plans exist "
-            "(a later release fills it in without changing the other fields)."
+            "Summary of the client's contact plan: cadence, last contact, next due date, "
+            "whether it is overdue, open planned contacts and the next one; null for a "
+            "client without a plan (not a VIP)."
         )
     )
 
     class Meta(ClientSerializer.Meta):
         fields = [*ClientSerializer.Meta.fields, "holdings", "contact_plan"]
 
-    @extend_schema_field({"type": "object", "nullable": True})
-    def get_contact_plan(self, client: Client) -> None:
-        return None
+    @extend_schema_field(
+        {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "cadence_days": {"type": "integer", "nullable": True},
+                "last_contact_on": {"type": "string", "format": "date", "nullable": True},
+                "next_due_on": {"type": "string", "format": "date", "nullable": True},
+                "is_overdue": {"type": "boolean"},
+                "open_planned_contacts": {"type": "integer"},
+                "next_planned_contact": {
+                    "type": "object",
+                    "nullable": True,
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "due_on": {"type": "string", "format": "date"},
+                        "status": {"type": "string"},
+                    },
+                },
+            },
+        }
+    )
+    def get_contact_plan(self, client: Client) -> dict | None:
+        return client_sections.client_contact_plan_summary(client)
 
 
 class SyncErrorSerializer(serializers.Serializer):

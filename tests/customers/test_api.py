@@ -12,8 +12,10 @@ from customers.models import Client
 from tests.factories import (
     ClientFactory,
     ClientTeamMemberFactory,
+    ContactPlanFactory,
     FxRateFactory,
     HoldingFactory,
+    PlannedContactFactory,
     ProductFactory,
     TierFactory,
 )
@@ -86,7 +88,7 @@ def test_the_client_list_carries_joinable_codes_and_contract_formats(api, read_k
     assert "holdings" not in row
 
 
-def test_the_client_detail_has_tier_rm_aum_holdings_and_the_contact_plan_slot(api, read_key, vip):
+def test_the_client_detail_has_tier_rm_aum_holdings_and_the_contact_plan(api, read_key, vip):
     data = api("/api/v1/clients/C1/", read_key).json()
     assert (data["tier"], data["tier_name"], data["rm_code"]) == ("GOLD", "金卡", "R1")
     assert data["aum_cny"] == "1250000.00"
@@ -96,7 +98,33 @@ def test_the_client_detail_has_tier_rm_aum_holdings_and_the_contact_plan_slot(ap
     assert (holding["balance"], holding["currency"]) == ("1250000.00", "CNY")
     assert (holding["matures_on"], holding["status"]) == ("2026-12-31", "active")
     assert holding["product_risk_level"] == "R2"
-    assert data["contact_plan"] is None
+    assert data["contact_plan"] is None  # no plan yet: the nightly planning makes it
+
+
+def test_the_client_detail_summarises_the_contact_plan(api, read_key, vip, bank_a):
+    ContactPlanFactory(
+        tenant=bank_a.tenant,
+        client=vip,
+        cadence_days=90,
+        last_contact_on=datetime.date(2026, 9, 1),
+        next_due_on=datetime.date(2026, 11, 30),
+    )
+    soon = PlannedContactFactory(
+        tenant=bank_a.tenant, client=vip, reason="maturity", due_on=datetime.date(2026, 12, 17)
+    )
+    PlannedContactFactory(
+        tenant=bank_a.tenant, client=vip, reason="cadence", due_on=datetime.date(2026, 11, 30)
+    )
+    PlannedContactFactory(
+        tenant=bank_a.tenant, client=vip, status="done", due_on=datetime.date(2026, 9, 1)
+    )
+    plan = api("/api/v1/clients/C1/", read_key).json()["contact_plan"]
+    assert plan["cadence_days"] == 90
+    assert (plan["last_contact_on"], plan["next_due_on"]) == ("2026-09-01", "2026-11-30")
+    assert plan["open_planned_contacts"] == 2
+    assert plan["next_planned_contact"]["reason"] == "cadence"
+    assert plan["next_planned_contact"]["due_on"] == "2026-11-30"
+    assert soon.pk != plan["next_planned_contact"]["id"]
 
 
 def test_viewing_a_client_detail_is_audited(api, read_key, vip, bank_a):

@@ -347,6 +347,7 @@ def _blank_forms(client: Client, actor) -> dict:
                 "preferred_channel": client.preferred_channel,
                 "preferred_contact_time": client.preferred_contact_time,
                 "is_confidential": client.is_confidential,
+                "lunar_birthday": client.lunar_birthday,
             }
         ),
     }

@@ -745,6 +745,13 @@ def test_save_contact_preferences(login, bank_a, book, in_tenant):
     )
 
 
+def test_the_preferences_form_shows_the_saved_lunar_birthday(login, bank_a, book, in_tenant):
+    with in_tenant(bank_a.tenant):
+        type(book).objects.filter(pk=book.pk).update(lunar_birthday=True)
+    response = login(bank_a.rm).get(reverse("customers:client-detail", args=[book.external_id]))
+    assert response.context["preferences_form"]["lunar_birthday"].value() is True
+
+
 def test_an_unknown_preference_is_a_form_error(login, bank_a, book):
     response = login(bank_a.rm).post(
         action_url("preferences", book), {"preferred_channel": "pigeon"}, **HTMX

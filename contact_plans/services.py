@@ -16,7 +16,9 @@ them through the client's row scope.
 The nightly planning (``contact_plans_refresh(on=D)``, job ``contact_plans.plan``)
 ---------------------------------------------------------------------------------
 Registered with ``vipcrm.nightly`` at order 30, after ``segmentation.snapshot`` (10)
-and ``segmentation.retier`` (20), so it plans with the tiers of the night. In order:
+and ``segmentation.retier`` (20), so it plans with the tiers of the night. First the
+``LunarDay`` years the run joins to are filled if missing (``contact_plans.lunar``:
+the birthday and festival windows, the birth years of lunar-birthday clients). Then:
 
 1. **Plans.** Each VIP client without a ``ContactPlan`` gets one: ``cadence_days``
    from the tier's standard, ``last_contact_on`` from segmentation's
@@ -96,7 +98,9 @@ Interactions and contacts by hand
 ``interaction_log`` records a real contact and moves the plan (see its docstring):
 the contact it answers is done, the client's open cadence contact too, the last
 contact and next due date move, and a next step becomes a follow-up contact.
-``planned_contact_create`` / ``_reschedule`` / ``_cancel`` are the RM's own changes;
+``planned_contact_create`` / ``_reschedule`` / ``_cancel`` are the RM's own changes
+(a contact made by hand has the key ``manual:<uuid>`` and any reason but cadence and
+maturity, which are the night's alone: one per cycle, one per holding and date);
 ``calendar_feed_create`` / ``_resolve`` the per-user secret calendar URL. Staff may
 act only on clients they may see (``vipcrm.roles.visible_to``: RM book and team,
 advisor's team, supervisor's branch subtree, head office); anything else is refused as

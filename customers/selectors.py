@@ -11,8 +11,10 @@ from django.db import connection
 from django.db.models import (
     BooleanField,
     Exists,
+    Expression,
     ExpressionWrapper,
     F,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -45,8 +47,39 @@ CENT = Decimal("0.01")
 
 def client_list(*, actor: Actor) -> QuerySet[Client]:
     """Clients the actor may see, each annotated ``identity_visible`` (see below)."""
-    return with_identity_access(
-        visible_to(Client.objects.select_related("branch", "owner_rm", "tier"), actor), actor
+    clients = visible_to(Client.objects.select_related("branch", "owner_rm", "tier"), actor)
+    return with_identity_access(_rm_book_indexed(clients, actor), actor)
+
+
+def _rm_book_indexed(clients: QuerySet[Client], actor: Actor | None) -> QuerySet[Client]:
+    """An RM's clients, with an index path for PostgreSQL.
+
+    ``visible_to`` limits an RM to ``owner_rm = me OR id IN (my team's clients)``: an OR
+    with a subquery, which PostgreSQL can only evaluate row by row, so it scanned all a
+    million clients of the bank for an RM's 700, twice per list page (the rows and the
+    count: 0.8 s). The same condition, added as ``owner_rm = me OR id = ANY(ARRAY(my
+    team's clients))``, is two index scans combined (a BitmapOr): a few milliseconds.
+    The policy's own condition still applies; this one only gives the planner a path.
+    """
+    staff = getattr(actor, "staff", None)
+    if staff is None or actor.role != Role.RM or connection.vendor != "postgresql":
+        return clients
+    from django.contrib.postgres.expressions import ArraySubquery
+
+    team = ClientTeamMember.objects.filter(staff=staff).values("client_id")
+    return clients.filter(Q(owner_rm=staff) | Q(_equals_any("pk", ArraySubquery(team))))
+
+
+def _equals_any(column: str, array: Expression) -> Func:
+    """``column = ANY(array)``: with an ``ARRAY(subquery)``, PostgreSQL computes the list
+    once and can use an index on ``column`` (an ``IN (subquery)`` is a join, or under
+    an OR a row-by-row filter)."""
+    return Func(
+        F(column),
+        array,
+        template="%(expressions)s)",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
     )
 
 
@@ -161,7 +194,7 @@ def client_search(
         else:
             clients = clients.filter(Q(name__contains=query) | number)
     if branch is not None:
-        clients = clients.filter(branch__in=branch_subtree(branch))
+        clients = clients.filter(_in_branch_subtree(branch))
     if owner_rm is not None:
         clients = clients.filter(owner_rm=owner_rm)
     if tier is not None:
@@ -188,19 +221,28 @@ def client_search(
     return clients.order_by(*CLIENT_SORTS.get(sort, CLIENT_SORTS["name"]))
 
 
-def branch_subtree(branch: Branch) -> RawSQL:
-    """The branch and every branch below it, as a subquery of the list's own query
-    (``vipcrm.roles.branch_subtree_ids`` costs a query of its own)."""
+def _in_branch_subtree(branch: Branch) -> Q:
+    """Clients of the branch or a branch below it, in the list's own query.
+
+    The subtree is a recursive subquery (``vipcrm.roles.branch_subtree_ids`` costs a
+    query of its own); on PostgreSQL as ``branch_id = ANY(ARRAY(…))``, computed once and
+    served by the (tenant, branch, name) index — as ``branch_id IN (…)`` the planner
+    cannot tell how many branches it holds and scanned the clients (counting a city
+    branch's 10,001 took 50 ms instead of 6).
+    """
     table = connection.ops.quote_name(Branch._meta.db_table)
     # UNION, not UNION ALL: a cycle in the tree (refused by the sync) would still end.
     # Only the model's quoted table name is interpolated; the ids are parameters.
-    return RawSQL(  # noqa: S611
+    subtree = (
         f"WITH RECURSIVE subtree(id) AS (SELECT id FROM {table} "  # noqa: S608
         "WHERE id = %s AND tenant_id = %s UNION "
         f"SELECT b.id FROM {table} b JOIN subtree s ON b.parent_id = s.id) "
-        "SELECT id FROM subtree",
-        [branch.pk, branch.tenant_id],
+        "SELECT id FROM subtree"
     )
+    params = [branch.pk, branch.tenant_id]
+    if connection.vendor == "postgresql":
+        return Q(_equals_any("branch_id", RawSQL(f"ARRAY({subtree})", params)))  # noqa: S611
+    return Q(branch__in=RawSQL(subtree, params))  # noqa: S611
 
 
 def client_filter_choices(*, actor: Actor) -> dict[str, QuerySet]:

@@ -77,6 +77,7 @@ pg-roles: ## Create the PostgreSQL owner and application roles and the database
 BENCH_CLIENTS ?= 1000000
 bench: install ## Benchmarks on PostgreSQL (make pg-roles first; BENCH_CLIENTS=n to size)
 	$(PY) bench/sync.py --clients $(BENCH_CLIENTS)
+	$(PY) bench/client_list.py --clients $(BENCH_CLIENTS)
 	$(PY) bench/retier.py --clients $(BENCH_CLIENTS)
 	$(PY) bench/plan.py --clients $(BENCH_CLIENTS)
 

@@ -593,3 +593,15 @@ def test_an_rm_may_not_revoke_an_override(bank_a, tiers):
     with tenant_context(bank_a.tenant):
         override.refresh_from_db()
     assert override.revoked_at is None
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL storage setting")
+def test_the_segment_table_leaves_room_for_its_nightly_rewrite():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reloptions FROM pg_class WHERE relname = %s",
+            [ClientSegment._meta.db_table],
+        )
+        (options,) = cursor.fetchone()
+    assert "fillfactor=50" in options

@@ -598,6 +598,44 @@ def test_null_resets_a_field_with_a_default_to_the_default(post, write_key, bank
     assert (holding.currency, holding.status, holding.matures_on) == ("CNY", "active", None)
 
 
+def test_a_resent_null_for_a_stored_default_is_unchanged(post, write_key, bank_a):
+    record = {**RECORDS["holdings"](1), "currency": None, "status": None, "matures_on": None}
+    assert counts(post("holdings", [record], write_key)) == (1, 0, 0)
+    assert counts(post("holdings", [record], write_key)) == (0, 0, 1)
+
+
+def test_a_resent_record_pointing_elsewhere_is_updated(post, write_key, bank_a):
+    ClientFactory(tenant=bank_a.tenant, external_id="CY", branch=bank_a.sub)
+    post("holdings", [RECORDS["holdings"](1)], write_key)
+    moved = {**RECORDS["holdings"](1), "client_external_id": "CY"}
+    assert counts(post("holdings", [moved], write_key)) == (0, 1, 0)
+    gone = {**RECORDS["holdings"](1), "client_external_id": "NOPE"}
+    response = post("holdings", [gone], write_key)
+    assert counts(response) == (0, 0, 0)
+    assert list(response.json()["errors"][0]["errors"]) == ["client_external_id"]
+    with tenant_context(bank_a.tenant):
+        assert Holding.objects.get(external_id="H00000001").client.external_id == "CY"
+
+
+def test_a_resent_partial_record_equal_to_the_stored_row_is_unchanged(post, write_key):
+    post("clients", [RECORDS["clients"](1)], write_key)
+    partial = {key: RECORDS["clients"](1)[key] for key in ("external_id", "name", "branch_code")}
+    assert counts(post("clients", [partial], write_key)) == (0, 0, 1)
+    assert counts(post("clients", [{**partial, "rm_code": None}], write_key)) == (0, 1, 0)
+
+
+def test_an_unchanged_record_then_a_change_of_the_same_key_in_one_batch(post, write_key, bank_a):
+    post("products", [RECORDS["products"](1)], write_key)
+    before = Kind("products", Product, "code", {}).stored(bank_a.tenant, 1).updated_at
+    changed = {**RECORDS["products"](1), "risk_level": "R5"}
+    batch = [RECORDS["products"](1), changed, RECORDS["products"](1)]
+    # Each record counts against the one before it; the row ends as it was: not written.
+    assert counts(post("products", batch, write_key)) == (0, 2, 1)
+    with tenant_context(bank_a.tenant):
+        product = Product.objects.get(code="P00001")
+    assert (product.risk_level, product.updated_at) == ("R2", before)
+
+
 def test_defaults_apply_to_omitted_fields_on_create(post, write_key, bank_a):
     record = {k: RECORDS["holdings"](1)[k] for k in ("external_id", "client_external_id")}
     record |= {"product_code": "PX", "balance": "1.00"}

@@ -13,6 +13,7 @@ from tests.factories import (
 from vipcrm.dbroles import as_schema_owner
 from vipcrm.models import Branch, StaffProfile, Tenant
 from vipcrm.roles import Role
+from vipcrm.services import api_token_create
 from vipcrm.tenancy import tenant_context
 
 
@@ -131,3 +132,20 @@ def english(client):
 @pytest.fixture
 def make_client():
     return ClientFactory
+
+
+@pytest.fixture
+def read_key(bank_a):
+    """A read-only API token of bank A (the plain key, for ``api``)."""
+    return api_token_create(tenant=bank_a.tenant, name="reader", scopes=["read"])[1]
+
+
+@pytest.fixture
+def api(client):
+    """GET an API path with query parameters, with ``key`` as the token if given."""
+
+    def _get(path, key=None, **params):
+        extra = {"HTTP_AUTHORIZATION": f"Token {key}"} if key else {}
+        return client.get(path, params, **extra)
+
+    return _get

@@ -37,22 +37,8 @@ PG_RLS_QUERIES = 3 if connection.vendor == "postgresql" else 0
 
 
 @pytest.fixture
-def read_key(bank_a):
-    return api_token_create(tenant=bank_a.tenant, name="reader", scopes=["read"])[1]
-
-
-@pytest.fixture
 def write_key(bank_a):
     return api_token_create(tenant=bank_a.tenant, name="call-centre", scopes=["read", "write"])[1]
-
-
-@pytest.fixture
-def api(client):
-    def _get(path, key=None, **params):
-        extra = {"HTTP_AUTHORIZATION": f"Token {key}"} if key else {}
-        return client.get(path, params, **extra)
-
-    return _get
 
 
 @pytest.fixture

@@ -20,27 +20,12 @@ from tests.factories import (
     TierFactory,
 )
 from vipcrm.models import AuditEntry
-from vipcrm.services import api_token_create
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
 
 ID_NUMBER = "11010519491231002X"
 MOBILE = "13812345678"
-
-
-@pytest.fixture
-def read_key(bank_a):
-    return api_token_create(tenant=bank_a.tenant, name="reader", scopes=["read"])[1]
-
-
-@pytest.fixture
-def api(client):
-    def _get(path, key=None, **params):
-        extra = {"HTTP_AUTHORIZATION": f"Token {key}"} if key else {}
-        return client.get(path, params, **extra)
-
-    return _get
 
 
 @pytest.fixture

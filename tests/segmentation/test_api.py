@@ -29,20 +29,6 @@ CHANGES = "/api/v1/tier-changes/"
 
 
 @pytest.fixture
-def read_key(bank_a):
-    return api_token_create(tenant=bank_a.tenant, name="reader", scopes=["read"])[1]
-
-
-@pytest.fixture
-def api(client):
-    def _get(path, key=None, **params):
-        extra = {"HTTP_AUTHORIZATION": f"Token {key}"} if key else {}
-        return client.get(path, params, **extra)
-
-    return _get
-
-
-@pytest.fixture
 def tiers(bank_a):
     gold = TierFactory(
         tenant=bank_a.tenant, code="GOLD", name="金卡", rank=2, aum_floor=Decimal("500000")

@@ -117,6 +117,60 @@ def _invalid_filters(form) -> HttpResponseBadRequest:
     )
 
 
+class _ClientExportView(StaffRequiredMixin, View):
+    """A client list page as CSV, in the page's scope and with its filters, identity
+    masked: each row is the client's number, name, RM, branch and tier, then the list's
+    own columns (``list_header``/``list_columns``), then the masked mobile."""
+
+    filter_form_class = None
+    file_name = ""
+    what = ""
+
+    def select(self, **arguments):
+        raise NotImplementedError
+
+    def list_header(self) -> list:
+        raise NotImplementedError
+
+    def list_columns(self, client) -> list:
+        raise NotImplementedError
+
+    def get(self, request, *args, **kwargs):
+        form = self.filter_form_class(request.GET or None, actor=self.actor)
+        if form.is_bound and not form.is_valid():
+            return _invalid_filters(form)
+        clients = list(self.select(**form.arguments())[:EXPORT_ROW_CAP])
+        rows = [
+            [
+                client.external_id,
+                client.name,
+                client.owner_rm.name if client.owner_rm else "",
+                client.branch.name,
+                client.tier.name if client.tier else "",
+                *self.list_columns(client),
+                client_identity(client)["mobile"],
+            ]
+            for client in clients
+        ]
+        header = [
+            gettext("Customer number"),
+            pgettext("person", "Name"),
+            gettext("RM"),
+            gettext("Branch"),
+            gettext("Tier"),
+            *self.list_header(),
+            gettext("Mobile"),
+        ]
+        return _csv_response(
+            request=request,
+            rows=rows,
+            header=header,
+            name=self.file_name,
+            what=self.what,
+            count=len(rows),
+        )
+
+
 def _money(value) -> str:
     return f"{value:.2f}" if value is not None else ""
 
@@ -200,57 +254,36 @@ class UnqualifiedListView(_FilteredWindowList):
         return self.render_to_response(context, status=400)
 
 
-class UnqualifiedExportView(StaffRequiredMixin, View):
+class UnqualifiedExportView(_ClientExportView):
     """The unqualified list as CSV: scope and filters of the page, identity masked."""
 
     allowed_roles = MANAGERS
+    filter_form_class = UnqualifiedFilterForm
+    file_name = "unqualified-vips"
+    what = "unqualified VIPs"
 
-    def get(self, request, *args, **kwargs):
-        form = UnqualifiedFilterForm(request.GET or None, actor=self.actor)
-        if form.is_bound and not form.is_valid():
-            return _invalid_filters(form)
-        clients = list(
-            selectors.unqualified_clients(actor=self.actor, **form.arguments())[:EXPORT_ROW_CAP]
-        )
-        grace = selectors.tiering_policy().downgrade_grace
-        kinds = dict(selectors.UnqualifiedKind.choices)
-        rows = [
-            [
-                client.external_id,
-                client.name,
-                client.owner_rm.name if client.owner_rm else "",
-                client.branch.name,
-                client.tier.name if client.tier else "",
-                _money(client.basis),
-                _money(client.floor),
-                _money(client.gap),
-                kinds[client.kind],
-                f"{client.months_below_floor}/{grace}",
-                client_identity(client)["mobile"],
-            ]
-            for client in clients
-        ]
-        header = [
-            gettext("Customer number"),
-            pgettext("person", "Name"),
-            gettext("RM"),
-            gettext("Branch"),
-            gettext("Tier"),
+    def select(self, **arguments):
+        self.grace = selectors.tiering_policy().downgrade_grace
+        self.kinds = dict(selectors.UnqualifiedKind.choices)
+        return selectors.unqualified_clients(actor=self.actor, **arguments)
+
+    def list_header(self) -> list:
+        return [
             gettext("Average daily AUM (CNY)"),
             gettext("Floor (CNY)"),
             gettext("Gap to the floor (CNY)"),
             gettext("Why"),
             gettext("Months below the floor"),
-            gettext("Mobile"),
         ]
-        return _csv_response(
-            request=request,
-            rows=rows,
-            header=header,
-            name="unqualified-vips",
-            what="unqualified VIPs",
-            count=len(rows),
-        )
+
+    def list_columns(self, client) -> list:
+        return [
+            _money(client.basis),
+            _money(client.floor),
+            _money(client.gap),
+            self.kinds[client.kind],
+            f"{client.months_below_floor}/{self.grace}",
+        ]
 
 
 # --- Near-threshold clients ----------------------------------------------------------
@@ -280,56 +313,34 @@ class NearThresholdListView(_FilteredWindowList):
         return context
 
 
-class NearThresholdExportView(StaffRequiredMixin, View):
+class NearThresholdExportView(_ClientExportView):
     allowed_roles = BOOK_HOLDERS
+    filter_form_class = NearThresholdFilterForm
+    file_name = "near-threshold"
+    what = "near-threshold clients"
 
-    def get(self, request, *args, **kwargs):
-        form = NearThresholdFilterForm(request.GET or None, actor=self.actor)
-        if form.is_bound and not form.is_valid():
-            return _invalid_filters(form)
-        tiers = selectors.tiers_by_id()
-        clients = list(
-            selectors.near_threshold_clients(
-                actor=self.actor, tiers=list(tiers.values()), **form.arguments()
-            )[:EXPORT_ROW_CAP]
+    def select(self, **arguments):
+        self.tiers = selectors.tiers_by_id()
+        return selectors.near_threshold_clients(
+            actor=self.actor, tiers=list(self.tiers.values()), **arguments
         )
-        rows = []
-        for client in clients:
-            next_tier = tiers.get(client.next_tier_id)
-            rows.append(
-                [
-                    client.external_id,
-                    client.name,
-                    client.owner_rm.name if client.owner_rm else "",
-                    client.branch.name,
-                    client.tier.name if client.tier else "",
-                    next_tier.name if next_tier else "",
-                    _money(client.basis),
-                    _money(client.next_floor),
-                    _money(client.missing),
-                    client_identity(client)["mobile"],
-                ]
-            )
-        header = [
-            gettext("Customer number"),
-            pgettext("person", "Name"),
-            gettext("RM"),
-            gettext("Branch"),
-            gettext("Tier"),
+
+    def list_header(self) -> list:
+        return [
             gettext("Next tier"),
             gettext("Average daily AUM (CNY)"),
             gettext("Next floor (CNY)"),
             gettext("Missing (CNY)"),
-            gettext("Mobile"),
         ]
-        return _csv_response(
-            request=request,
-            rows=rows,
-            header=header,
-            name="near-threshold",
-            what="near-threshold clients",
-            count=len(rows),
-        )
+
+    def list_columns(self, client) -> list:
+        next_tier = self.tiers.get(client.next_tier_id)
+        return [
+            next_tier.name if next_tier else "",
+            _money(client.basis),
+            _money(client.next_floor),
+            _money(client.missing),
+        ]
 
 
 # --- Tier changes --------------------------------------------------------------------

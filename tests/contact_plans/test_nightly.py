@@ -113,3 +113,22 @@ def test_the_number_of_statements_does_not_grow_with_the_bank(bank_a, bank_b):
     small, large = queries_of_a_run(bank_a), queries_of_a_run(bank_b)
     assert small == large
     assert large <= 20
+
+
+def test_the_reminders_notification_reads_with_count_and_amount(bank_a):
+    from django.utils import translation
+
+    from vipcrm.notifications import notification_text
+
+    note = Notification(
+        kind="maturity_reminders",
+        params={"date": "2026-12-01", "count": 3, "amount_cny": "1250000.5"},
+    )
+    with translation.override("en"):
+        text = notification_text(note)
+    assert "3 holdings maturing soon" in text
+    assert "1,250,000.50" in text
+    assert "December 1" in text
+    note.params = {"count": 1, "amount_cny": "oops"}
+    with translation.override("en"):
+        assert notification_text(note) == "1 holding maturing soon, ¥0.00 in total"

@@ -39,7 +39,6 @@ from contact_plans.serializers import (
     InteractionSerializer,
     PlannedContactSerializer,
 )
-from customers.api import Conflict, PayloadTooLarge
 from customers.models import Client
 from vipcrm.idempotency import (
     IdempotencyError,
@@ -49,7 +48,7 @@ from vipcrm.idempotency import (
 )
 from vipcrm.models import StaffProfile
 from vipcrm.roles import Actor, visible_to
-from vipcrm.viewsets import TenantModelViewSet
+from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +178,7 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         },
     )
     def create(self, request: Request) -> Response:
-        body = _request_body(request)
+        body = read_request_body(request, max_bytes=MAX_BODY_BYTES)
         key = request.headers.get("Idempotency-Key")
         request_hash = ""
         if key is not None:
@@ -214,21 +213,6 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
 
 # --- Creating an interaction ----------------------------------------------------------
-
-
-def _request_body(request: Request) -> bytes:
-    """The raw body (hashed for ``Idempotency-Key`` and parsed below), size-checked."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise exceptions.ParseError(_("Invalid Content-Length.")) from None
-    if length > MAX_BODY_BYTES:
-        raise PayloadTooLarge()
-    stream = request.stream if length else None
-    body = stream.read(MAX_BODY_BYTES + 1) if stream is not None else b""
-    if len(body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge()
-    return body
 
 
 def _refuse_constant(name: str):

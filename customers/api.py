@@ -11,7 +11,7 @@ from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from pydantic import Field, create_model
-from rest_framework import exceptions, mixins, permissions, status
+from rest_framework import exceptions, mixins, permissions
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,7 +37,7 @@ from vipcrm.idempotency import (
     idempotency_store,
 )
 from vipcrm.permissions import HasTenantAccess
-from vipcrm.viewsets import TenantModelViewSet
+from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -104,31 +104,6 @@ class FxRateViewSet(mixins.ListModelMixin, TenantModelViewSet):
 # --- Sync ----------------------------------------------------------------------------
 
 
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = _("The request body is too large.")
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = _("The request conflicts with the current state.")
-
-
-def _request_body(request: Request) -> bytes:
-    """The raw body, read past Django's form-size limit (a batch may be megabytes)."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise exceptions.ParseError(_("Invalid Content-Length.")) from None
-    if length > SYNC_MAX_BODY_BYTES:
-        raise PayloadTooLarge()
-    stream = request.stream if length else None
-    body = stream.read(SYNC_MAX_BODY_BYTES + 1) if stream is not None else b""
-    if len(body) > SYNC_MAX_BODY_BYTES:
-        raise PayloadTooLarge()
-    return body
-
-
 class IsIntegration(permissions.BasePermission):
     """Sync writes across the whole tenant, past every role's scope: tokens only."""
 
@@ -144,11 +119,11 @@ class SyncView(APIView):
 
     kind = ""
     permission_classes = [HasTenantAccess, IsIntegration]
-    # The body is read raw (see _request_body); JSON is the only documented type.
+    # The body is read raw (see read_request_body); JSON is the only documented type.
     parser_classes = [JSONParser]
 
     def post(self, request: Request) -> Response:
-        body = _request_body(request)
+        body = read_request_body(request, max_bytes=SYNC_MAX_BODY_BYTES)
         key = request.headers.get("Idempotency-Key")
         request_hash = ""
         try:

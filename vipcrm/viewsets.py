@@ -1,4 +1,4 @@
-"""The base of every API viewset, and the API's error handler.
+"""The base of every API viewset, the API's error handler, and reading a raw request body.
 
 Tenancy is applied here once: every queryset comes from a selector that takes the
 ``Actor`` (tenant by the manager, role by ``roles.visible_to``); an object outside it
@@ -10,7 +10,9 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
-from rest_framework import exceptions, viewsets
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status, viewsets
+from rest_framework.request import Request
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from vipcrm.roles import Actor
@@ -23,6 +25,32 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     return drf_exception_handler(exc, context)
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with the current state.")
+
+
+def read_request_body(request: Request, *, max_bytes: int) -> bytes:
+    """The raw body, read past Django's form-size limit, refused (413) beyond ``max_bytes``
+    whether the ``Content-Length`` says so or the stream runs longer."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise exceptions.ParseError(_("Invalid Content-Length.")) from None
+    if length > max_bytes:
+        raise PayloadTooLarge()
+    stream = request.stream if length else None
+    body = stream.read(max_bytes + 1) if stream is not None else b""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge()
+    return body
 
 
 class TenantModelViewSet(viewsets.GenericViewSet):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from contact_plans.models import Interaction, PlannedContact
 from customers.models import Channel
-from vipcrm.filters import BoundedIsoDateTimeFilter
+from vipcrm.filters import ClientRowFilterSet
 
 
 def local_day_start(day: datetime.date) -> datetime.datetime | None:
@@ -30,20 +30,9 @@ def local_day_start(day: datetime.date) -> datetime.datetime | None:
     return start
 
 
-class ContactPlanFilterSet(django_filters.FilterSet):
-    """``updated_since`` and the client's branch and tier, shared by both lists."""
+class ContactPlanFilterSet(ClientRowFilterSet):
+    """``updated_since`` and the client's number, branch and tier, shared by both lists."""
 
-    updated_since = BoundedIsoDateTimeFilter(
-        field_name="updated_at",
-        lookup_expr="gte",
-        help_text="Changed at or after this time (ISO 8601 with offset).",
-    )
-    client = django_filters.CharFilter(
-        field_name="client__external_id", help_text="The client's customer number."
-    )
-    branch_code = django_filters.CharFilter(
-        field_name="client__branch__code", help_text="The client's home branch."
-    )
     tier = django_filters.CharFilter(
         field_name="client__tier__code", help_text="The client's tier."
     )

@@ -5,7 +5,7 @@ from django.db.models import Q
 
 from customers.models import Tier
 from segmentation.models import TierChange
-from vipcrm.filters import UpdatedSinceFilterSet
+from vipcrm.filters import ClientRowFilterSet
 
 
 class TierFilter(django_filters.FilterSet):
@@ -26,13 +26,7 @@ class TierFilter(django_filters.FilterSet):
         ).distinct()
 
 
-class TierChangeFilter(UpdatedSinceFilterSet):
-    client = django_filters.CharFilter(
-        field_name="client__external_id", help_text="The client's customer number."
-    )
-    branch_code = django_filters.CharFilter(
-        field_name="client__branch__code", help_text="The client's home branch."
-    )
+class TierChangeFilter(ClientRowFilterSet):
     rm_code = django_filters.CharFilter(
         field_name="client__owner_rm__code", help_text="The client's owner RM."
     )

@@ -43,6 +43,18 @@ class UpdatedSinceFilterSet(django_filters.FilterSet):
     )
 
 
+class ClientRowFilterSet(UpdatedSinceFilterSet):
+    """``updated_since``, and the client's customer number and home branch: for lists of
+    rows that belong to a client (a ``client`` foreign key)."""
+
+    client = django_filters.CharFilter(
+        field_name="client__external_id", help_text="The client's customer number."
+    )
+    branch_code = django_filters.CharFilter(
+        field_name="client__branch__code", help_text="The client's home branch."
+    )
+
+
 class BranchFilter(UpdatedSinceFilterSet):
     parent_code = django_filters.CharFilter(field_name="parent__code")
 

@@ -176,6 +176,20 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _tier_values(tier: Tier, standard: ServiceStandard | None) -> dict[str, str]:
+    """A tier and its service standard (if any) as text, for the audit log of a tier
+    created or deleted."""
+    values = {
+        "code": tier.code,
+        "name": tier.name,
+        "rank": str(tier.rank),
+        "aum_floor": _text(tier.aum_floor),
+    }
+    if standard:
+        values.update({field: _text(getattr(standard, field)) for field in STANDARD_FIELDS})
+    return values
+
+
 def _changes(obj: Model, values: dict[str, Any]) -> dict[str, list[str]]:
     """``{field: [before, after]}`` of the values that differ, as text for the audit log
     (decimals at their column's scale on both sides: ``500000.00``)."""
@@ -347,13 +361,7 @@ def tier_create(
         obj=tier,
         request=request,
         detail={
-            "values": {
-                "code": tier.code,
-                "name": tier.name,
-                "rank": str(tier.rank),
-                "aum_floor": _text(tier.aum_floor),
-                **{field: _text(getattr(standard, field)) for field in STANDARD_FIELDS},
-            },
+            "values": _tier_values(tier, standard),
             "takes_effect": "next nightly run",
         },
     )
@@ -485,19 +493,7 @@ def tier_delete(*, actor: Actor, tier: Tier, request: HttpRequest | None = None)
         actor=actor,
         obj=tier,
         request=request,
-        detail={
-            "values": {
-                "code": tier.code,
-                "name": tier.name,
-                "rank": str(tier.rank),
-                "aum_floor": _text(tier.aum_floor),
-                **(
-                    {field: _text(getattr(standard, field)) for field in STANDARD_FIELDS}
-                    if standard
-                    else {}
-                ),
-            }
-        },
+        detail={"values": _tier_values(tier, standard)},
     )
     tier.delete()  # its service standard goes with it (CASCADE)
 

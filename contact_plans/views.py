@@ -13,13 +13,11 @@ the form. Another tenant's or another branch's contact is a 404 (the selector's 
 
 from __future__ import annotations
 
-import csv
 import datetime
-import io
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -42,7 +40,7 @@ from contact_plans.forms import (
 )
 from contact_plans.models import CalendarFeed, PlannedContact
 from contact_plans.talking_points import attach_talking_points, talking_points_many
-from vipcrm.audit import audit_record
+from vipcrm.exports import csv_export_response, invalid_filters_response
 from vipcrm.pagination import WindowPaginator, window_page_context
 from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
@@ -410,11 +408,7 @@ class OverdueExportView(StaffRequiredMixin, View):
         today = timezone.localdate()
         form = OverdueFilterForm(request.GET or None, actor=self.actor)
         if form.is_bound and not form.is_valid():
-            return HttpResponseBadRequest(
-                gettext("The export filters are not valid: %(errors)s")
-                % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
-                content_type="text/plain; charset=utf-8",
-            )
+            return invalid_filters_response(form)
         contacts = list(
             selectors.overdue_contacts(actor=self.actor, on=today, **form.arguments())[
                 : EXPORT_ROW_CAP + 1
@@ -422,54 +416,43 @@ class OverdueExportView(StaffRequiredMixin, View):
         )
         truncated = len(contacts) > EXPORT_ROW_CAP
         contacts = contacts[:EXPORT_ROW_CAP]
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        writer = csv.writer(buffer)
-        writer.writerow(
+        header = [
+            gettext("Assigned RM"),
+            gettext("RM code"),
+            gettext("Customer number"),
+            pgettext("person", "Name"),
+            gettext("Home branch"),
+            gettext("Reason"),
+            gettext("Due on"),
+            gettext("Days overdue"),
+            gettext("Amount (CNY)"),
+            gettext("Channel"),
+            gettext("Note"),
+        ]
+        rows = [
             [
-                gettext("Assigned RM"),
-                gettext("RM code"),
-                gettext("Customer number"),
-                pgettext("person", "Name"),
-                gettext("Home branch"),
-                gettext("Reason"),
-                gettext("Due on"),
-                gettext("Days overdue"),
-                gettext("Amount (CNY)"),
-                gettext("Channel"),
-                gettext("Note"),
+                contact.assigned_to.name if contact.assigned_to else "",
+                contact.assigned_to.code if contact.assigned_to else "",
+                contact.client.external_id,
+                contact.client.name,
+                contact.client.branch.name,
+                contact.get_reason_display(),
+                contact.due_on.isoformat(),
+                (today - contact.due_on).days,
+                f"{contact.amount_cny:.2f}" if contact.amount_cny is not None else "",
+                contact.get_channel_display(),
+                contact.note,
             ]
-        )
-        for contact in contacts:
-            writer.writerow(
-                [
-                    contact.assigned_to.name if contact.assigned_to else "",
-                    contact.assigned_to.code if contact.assigned_to else "",
-                    contact.client.external_id,
-                    contact.client.name,
-                    contact.client.branch.name,
-                    contact.get_reason_display(),
-                    contact.due_on.isoformat(),
-                    (today - contact.due_on).days,
-                    f"{contact.amount_cny:.2f}" if contact.amount_cny is not None else "",
-                    contact.get_channel_display(),
-                    contact.note,
-                ]
-            )
-        audit_record(
-            action="export",
+            for contact in contacts
+        ]
+        return csv_export_response(
             request=request,
-            detail={
-                "what": "overdue contacts",
-                "rows": len(contacts),
-                "truncated": truncated,
-                "filters": request.GET.dict(),
-            },
+            header=header,
+            rows=rows,
+            name="overdue-contacts",
+            what="overdue contacts",
+            truncated=truncated,
         )
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="overdue-contacts-{stamp}.csv"'
-        return response
 
 
 class CoverageView(StaffRequiredMixin, TemplateView):

@@ -3,16 +3,14 @@ and the small edits an RM makes on it (inline with htmx, full pages without JS).
 
 from __future__ import annotations
 
-import csv
 import datetime
 import functools
-import io
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.forms.models import ModelChoiceIterator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,6 +33,7 @@ from customers.forms import (
 from customers.models import Client, Relationship
 from customers.services import Section
 from vipcrm.audit import audit_record
+from vipcrm.exports import csv_export_response, invalid_filters_response
 from vipcrm.pagination import WindowPaginator, window_page_context
 from vipcrm.views import FilteredListMixin, ScopedViewMixin, StaffRequiredMixin
 
@@ -188,35 +187,27 @@ class ClientExportView(StaffRequiredMixin, View):
     def get(self, request, *args, **kwargs):
         form = ClientFilterForm(request.GET or None, actor=self.actor)
         if form.is_bound and not form.is_valid():
-            return HttpResponseBadRequest(
-                _("The export filters are not valid: %(errors)s")
-                % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
-                content_type="text/plain; charset=utf-8",
-            )
+            return invalid_filters_response(form)
         clients = selectors.client_search(actor=self.actor, **form.search_arguments())
-        rows = list(clients[: EXPORT_ROW_CAP + 1])
-        truncated = len(rows) > EXPORT_ROW_CAP
-        rows = rows[:EXPORT_ROW_CAP]
-        buffer = io.StringIO()
-        buffer.write("\ufeff")
-        writer = csv.writer(buffer)
-        writer.writerow(
-            [
-                _("Customer number"),
-                pgettext("person", "Name"),
-                _("Tier"),
-                _("AUM (CNY)"),
-                _("Owner RM"),
-                _("Home branch"),
-                _("Risk level"),
-                _("Risk assessed on"),
-                _("Mobile"),
-                _("Entrepreneur"),
-            ]
-        )
-        for client in rows:
+        clients = list(clients[: EXPORT_ROW_CAP + 1])
+        truncated = len(clients) > EXPORT_ROW_CAP
+        clients = clients[:EXPORT_ROW_CAP]
+        header = [
+            _("Customer number"),
+            pgettext("person", "Name"),
+            _("Tier"),
+            _("AUM (CNY)"),
+            _("Owner RM"),
+            _("Home branch"),
+            _("Risk level"),
+            _("Risk assessed on"),
+            _("Mobile"),
+            _("Entrepreneur"),
+        ]
+        rows = []
+        for client in clients:
             identity = selectors.client_identity(client)
-            writer.writerow(
+            rows.append(
                 [
                     client.external_id,
                     client.name,
@@ -230,20 +221,14 @@ class ClientExportView(StaffRequiredMixin, View):
                     _("yes") if client.is_entrepreneur else _("no"),
                 ]
             )
-        audit_record(
-            action="export",
+        return csv_export_response(
             request=request,
-            detail={
-                "what": "client list",
-                "rows": len(rows),
-                "truncated": truncated,
-                "filters": request.GET.dict(),
-            },
+            header=header,
+            rows=rows,
+            name="clients",
+            what="client list",
+            truncated=truncated,
         )
-        response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="clients-{stamp}.csv"'
-        return response
 
 
 class ClientMixin(ScopedViewMixin):

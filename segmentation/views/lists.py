@@ -18,16 +18,12 @@ these pages is theirs.
 
 from __future__ import annotations
 
-import csv
-import io
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
@@ -43,7 +39,7 @@ from segmentation.list_forms import (
     TierChangeFilterForm,
     UnqualifiedFilterForm,
 )
-from vipcrm.audit import audit_record
+from vipcrm.exports import csv_export_response, invalid_filters_response
 from vipcrm.models import StaffProfile
 from vipcrm.pagination import WindowPaginator, window_page_context
 from vipcrm.roles import Role
@@ -86,37 +82,6 @@ class _FilteredWindowList(FilteredListMixin, StaffRequiredMixin, ListView):
         return context
 
 
-def _csv_response(*, request, rows: list[list], header: list, name: str, what: str, count: int):
-    """A CSV attachment (UTF-8 with BOM, so Excel reads the Chinese), audited as an export."""
-    buffer = io.StringIO()
-    buffer.write("\ufeff")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    audit_record(
-        action="export",
-        request=request,
-        detail={
-            "what": what,
-            "rows": count,
-            "truncated": count >= EXPORT_ROW_CAP,
-            "filters": request.GET.dict(),
-        },
-    )
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'
-    return response
-
-
-def _invalid_filters(form) -> HttpResponseBadRequest:
-    return HttpResponseBadRequest(
-        _("The export filters are not valid: %(errors)s")
-        % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
-        content_type="text/plain; charset=utf-8",
-    )
-
-
 class _ClientExportView(StaffRequiredMixin, View):
     """A client list page as CSV, in the page's scope and with its filters, identity
     masked: each row is the client's number, name, RM, branch and tier, then the list's
@@ -138,7 +103,7 @@ class _ClientExportView(StaffRequiredMixin, View):
     def get(self, request, *args, **kwargs):
         form = self.filter_form_class(request.GET or None, actor=self.actor)
         if form.is_bound and not form.is_valid():
-            return _invalid_filters(form)
+            return invalid_filters_response(form)
         clients = list(self.select(**form.arguments())[:EXPORT_ROW_CAP])
         rows = [
             [
@@ -161,13 +126,13 @@ class _ClientExportView(StaffRequiredMixin, View):
             *self.list_header(),
             gettext("Mobile"),
         ]
-        return _csv_response(
+        return csv_export_response(
             request=request,
-            rows=rows,
             header=header,
+            rows=rows,
             name=self.file_name,
             what=self.what,
-            count=len(rows),
+            truncated=len(rows) >= EXPORT_ROW_CAP,
         )
 
 

@@ -132,6 +132,18 @@ UNQUALIFIED_SORTS: dict[str, tuple] = {
 }
 
 
+def _narrowed(clients: QuerySet[Client], *, branch, owner_rm, tier) -> QuerySet[Client]:
+    """``clients`` narrowed by the list filters they share: a branch (with its subtree),
+    an owner RM, a current tier; ``None`` leaves a filter off."""
+    if branch is not None:
+        clients = clients.filter(branch__in=branch_subtree_ids(branch.pk))
+    if owner_rm is not None:
+        clients = clients.filter(owner_rm=owner_rm)
+    if tier is not None:
+        clients = clients.filter(tier=tier)
+    return clients
+
+
 def unqualified_clients(
     *,
     actor: Actor,
@@ -167,12 +179,7 @@ def unqualified_clients(
         ),
     )
     clients = clients.annotate(gap=_money_difference(F("floor"), F("basis")))
-    if branch is not None:
-        clients = clients.filter(branch__in=branch_subtree_ids(branch.pk))
-    if owner_rm is not None:
-        clients = clients.filter(owner_rm=owner_rm)
-    if tier is not None:
-        clients = clients.filter(tier=tier)
+    clients = _narrowed(clients, branch=branch, owner_rm=owner_rm, tier=tier)
     if kind == UnqualifiedKind.NOT_VIP:
         clients = clients.filter(basis__lt=F("lowest_floor"))
     elif kind == UnqualifiedKind.BELOW_TIER:
@@ -247,12 +254,7 @@ def near_threshold_clients(
             basis_hundredfold__gte=F("band_floor_hundredfold"),
         )
     )
-    if branch is not None:
-        clients = clients.filter(branch__in=branch_subtree_ids(branch.pk))
-    if owner_rm is not None:
-        clients = clients.filter(owner_rm=owner_rm)
-    if tier is not None:
-        clients = clients.filter(tier=tier)
+    clients = _narrowed(clients, branch=branch, owner_rm=owner_rm, tier=tier)
     if next_tier is not None:
         clients = clients.filter(next_tier_id=next_tier.pk)
     clients = with_identity_access(clients, actor)

@@ -24,7 +24,7 @@ from django.db.models import F, QuerySet
 from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, mixins, status
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
@@ -41,6 +41,7 @@ from contact_plans.serializers import (
 )
 from customers.models import Client
 from vipcrm.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
     IdempotencyError,
     idempotency_lookup,
     idempotency_request_hash,
@@ -146,17 +147,7 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
         summary="Log an interaction",
         description=INTERACTION_CREATE_DESCRIPTION,
         request=InteractionCreateSerializer,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                location=OpenApiParameter.HEADER,
-                required=False,
-                description=(
-                    "A repeat with the same key and body within 24 hours returns the first "
-                    "response without applying anything; the same key with another body is 409."
-                ),
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             201: InteractionSerializer,
             200: OpenApiResponse(

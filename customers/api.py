@@ -9,7 +9,7 @@ import logging
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from pydantic import Field, create_model
 from rest_framework import exceptions, mixins, permissions
 from rest_framework.parsers import JSONParser
@@ -31,6 +31,7 @@ from customers.serializers import (
 )
 from vipcrm.audit import audit_record
 from vipcrm.idempotency import (
+    IDEMPOTENCY_KEY_PARAMETER,
     IdempotencyError,
     idempotency_lookup,
     idempotency_request_hash,
@@ -176,17 +177,7 @@ def _sync_view(kind: str, record: type) -> type[SyncView]:
             "its value and `null` clears it. Needs a token with the `write` scope."
         ),
         request=batch,
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                location=OpenApiParameter.HEADER,
-                required=False,
-                description=(
-                    "A repeat with the same key and body within 24 hours returns the first "
-                    "response without applying anything; the same key with another body is 409."
-                ),
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         responses={
             200: SyncResultSerializer,
             400: OpenApiResponse(description="Not JSON, no `records` list, or > 5,000 records."),

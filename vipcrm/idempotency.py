@@ -22,9 +22,21 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter
 
 from vipcrm.models import IdempotencyRecord
 from vipcrm.tenancy import current_tenant_id
+
+# The header as the OpenAPI schema documents it, on every write that honours it.
+IDEMPOTENCY_KEY_PARAMETER = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "A repeat with the same key and body within 24 hours returns the first "
+        "response without applying anything; the same key with another body is 409."
+    ),
+)
 
 IDEMPOTENCY_TTL = datetime.timedelta(hours=24)
 # Printable ASCII without spaces at either end: what every HTTP stack passes unchanged.

@@ -32,6 +32,7 @@ from customers.forms import (
 )
 from customers.models import Client, Relationship
 from customers.services import Section
+from customers.sync import cyclic_gc_paused
 from vipcrm.audit import audit_record
 from vipcrm.exports import csv_export_response, invalid_filters_response
 from vipcrm.pagination import WindowPaginator, window_page_context
@@ -146,6 +147,15 @@ class ClientListView(FilteredListMixin, ScopedViewMixin, ListView):
     context_object_name = "clients"
     paginate_by = 50
     paginator_class = WindowPaginator
+
+    def get(self, request, *args, **kwargs):
+        # Rendered here, with Python's cyclic garbage collector paused (as for a sync
+        # batch): a page of head office builds thousands of short-lived objects (its RM
+        # filter alone, 1,520 staff rows) that reference counting frees when it ends,
+        # yet they made a full collection run during about one page view in twenty,
+        # adding ~80 ms to it (bench/client_list.py: p95 126 ms against a 41 ms median).
+        with cyclic_gc_paused():
+            return super().get(request, *args, **kwargs).render()
 
     def get_queryset(self):
         self.filter_form = ClientFilterForm(self.request.GET or None, actor=self.actor)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -116,3 +117,27 @@ def neutral_columns(cursor, table: str, covered: set[str]) -> dict[str, str]:
         for column, kind in cursor.fetchall()
         if column not in covered and kind in neutral
     }
+
+
+class Owner:
+    """One owner connection bound to the bench tenant (Row-Level Security is forced on
+    the owner too), autocommit so each statement stands alone."""
+
+    def __init__(self, url: str, tenant_id: int) -> None:
+        self.conn = pg_connect(url)
+        self.conn.autocommit = True
+        self.tenant_id = tenant_id
+        self.run("SELECT set_config('app.tenant_id', %(tenant)s::text, false)")
+
+    def run(self, sql: str, params: dict | None = None) -> list[tuple]:
+        with self.conn.cursor() as cursor:
+            cursor.execute(sql, {"tenant": self.tenant_id, **(params or {})})
+            return cursor.fetchall() if cursor.description else []
+
+    def timed(self, sql: str, params: dict | None = None) -> float:
+        started = time.monotonic()
+        self.run(sql, params)
+        return time.monotonic() - started
+
+    def close(self) -> None:
+        self.conn.close()

@@ -37,7 +37,7 @@ import time
 import urllib.parse
 from decimal import Decimal
 
-from _common import ROOT, database_prepare, django_env, migrate, pg_connect
+from _common import ROOT, Owner, database_prepare, django_env, migrate, pg_connect
 
 DATABASE = "vipcrm_plan_bench"
 DEFAULT_APP_URL = f"postgres://vipcrm_app@127.0.0.1:5432/{DATABASE}"
@@ -101,25 +101,6 @@ def django_setup(app_url: str, owner_url: str) -> None:
     import django
 
     django.setup()
-
-
-class Owner:
-    """One owner connection bound to the bench tenant (Row-Level Security is forced on
-    the owner too), autocommit so each statement stands alone."""
-
-    def __init__(self, url: str, tenant_id: int) -> None:
-        self.conn = pg_connect(url)
-        self.conn.autocommit = True
-        self.tenant_id = tenant_id
-        self.run("SELECT set_config('app.tenant_id', %(tenant)s::text, false)")
-
-    def run(self, sql: str, params: dict | None = None) -> list[tuple]:
-        with self.conn.cursor() as cursor:
-            cursor.execute(sql, {"tenant": self.tenant_id, **(params or {})})
-            return cursor.fetchall() if cursor.description else []
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 # --- Setup -------------------------------------------------------------------------------

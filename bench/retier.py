@@ -41,6 +41,8 @@ import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
+from _common import Owner
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 DATABASE = "vipcrm_retier_bench"
@@ -116,30 +118,6 @@ def django_setup(app_url: str, owner_url: str) -> None:
     import django
 
     django.setup()
-
-
-class Owner:
-    """One owner connection bound to the bench tenant (Row-Level Security is forced on
-    the owner too), autocommit so each statement stands alone."""
-
-    def __init__(self, url: str, tenant_id: int) -> None:
-        self.conn = pg_connect(url)
-        self.conn.autocommit = True
-        self.tenant_id = tenant_id
-        self.run("SELECT set_config('app.tenant_id', %(tenant)s::text, false)")
-
-    def run(self, sql: str, params: dict | None = None) -> list[tuple]:
-        with self.conn.cursor() as cursor:
-            cursor.execute(sql, {"tenant": self.tenant_id, **(params or {})})
-            return cursor.fetchall() if cursor.description else []
-
-    def timed(self, sql: str, params: dict | None = None) -> float:
-        started = time.monotonic()
-        self.run(sql, params)
-        return time.monotonic() - started
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 # --- Setup -------------------------------------------------------------------------------

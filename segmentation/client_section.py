@@ -28,9 +28,9 @@ from customers.client_sections import MAIN, ClientSection
 from customers.models import Client, Tier
 from customers.selectors import client_detail_queryset
 from segmentation import services
-from segmentation.configuration import tiering_policy_get
 from segmentation.forms import TierOverrideForm
 from segmentation.models import ClientSegment, TierChange, TierOverride
+from segmentation.selectors import tiering_policy
 from vipcrm.roles import Actor, Role, branch_subtree_ids
 from vipcrm.views import StaffRequiredMixin
 
@@ -85,7 +85,7 @@ def tier_section_context(*, actor: Actor, client: Client, form=None, **extra) ->
         "client": client,
         "today": today,
         "segment": client_tier_basis(client=client),
-        "policy": tiering_policy_get(),
+        "policy": tiering_policy(),
         "history": client_tier_history(client=client),
         "override": override,
         "override_expired": override is not None and override.expires_on < today,

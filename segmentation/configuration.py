@@ -121,12 +121,6 @@ def tier_with_standard(*, tier: Tier) -> ServiceStandard | None:
     return ServiceStandard.objects.filter(tier=tier).first()
 
 
-def tiering_policy_get() -> TieringPolicy:
-    """The tenant's tiering policy; until head office saves one, the spec's defaults
-    (an unsaved instance: reading never writes)."""
-    return TieringPolicy.objects.first() or TieringPolicy()
-
-
 def config_change_list(*, actor: Actor | None, limit: int = 10) -> list[AuditEntry]:
     """The latest audited changes of the configuration (head office reads the audit log),
     each with ``fields``: ``(label, before, after)`` per changed field (``before`` is None

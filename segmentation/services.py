@@ -125,9 +125,9 @@ from segmentation.models import (
     AumSnapshot,
     ClientSegment,
     TierChange,
-    TieringPolicy,
     TierOverride,
 )
+from segmentation.selectors import tiering_policy
 from vipcrm.audit import audit_record
 from vipcrm.models import Notification, Tenant
 from vipcrm.roles import Actor, Role, branch_subtree_ids
@@ -246,11 +246,6 @@ class _TierSql:
         return f"(CASE {whens} ELSE 0 END)"
 
 
-def _policy() -> TieringPolicy:
-    """The tenant's policy; unsaved spec defaults when the bank has not stored one."""
-    return TieringPolicy.objects.first() or TieringPolicy()
-
-
 def _segments_ensure(now: Any) -> int:
     """Create the missing ``ClientSegment`` rows (one per client); returns how many."""
     t = _tables()
@@ -338,7 +333,7 @@ def clients_retier(*, on: datetime.date) -> dict[str, int]:
     ``overrides``, ``overrides_ended``; ``overrides_expired`` (overrides ended by this
     run); ``notifications``. Idempotent: a second run for ``on`` writes nothing.
     """
-    policy, tiers = _policy(), _TierSql.load()
+    policy, tiers = tiering_policy(), _TierSql.load()
     t, d = _tables(), _dialect()
     run = connection.ops.quote_name(RUN_TABLE)
     now = _now()
@@ -692,7 +687,7 @@ def _override_check(*, actor: Actor | None, client: Client) -> None:
 
 def _rule_tier_now(*, client: Client, on: datetime.date) -> tuple[Tier | None, Decimal]:
     """The client's rule tier and tiering basis at ``on``, computed now (one client)."""
-    policy = _policy()
+    policy = tiering_policy()
     start = on - datetime.timedelta(days=policy.window_days)
     average = AumSnapshot.objects.filter(client=client, date__gt=start, date__lte=on).aggregate(
         average=Avg("aum_cny")

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
 from customers.models import Tier
-from segmentation import configuration
+from segmentation import configuration, selectors
 from segmentation.forms import TierForm, TieringPolicyForm
 from vipcrm.views import StaffRequiredMixin
 
@@ -57,7 +57,7 @@ class TierConfigView(ConfigMixin, TemplateView):
         context.update(
             tiers=tiers,
             lowest=min(tiers, key=lambda tier: tier.rank) if tiers else None,
-            policy=configuration.tiering_policy_get(),
+            policy=selectors.tiering_policy(),
             changes=configuration.config_change_list(actor=self.actor),
         )
         return context
@@ -180,7 +180,7 @@ class TieringPolicyEditView(ConfigMixin, _FormMixin, TemplateView):
     success_message = _("Tiering policy saved. It applies from the next nightly run.")
 
     def form_kwargs(self):
-        return {"initial": TieringPolicyForm.initial_for(configuration.tiering_policy_get())}
+        return {"initial": TieringPolicyForm.initial_for(selectors.tiering_policy())}
 
     def perform(self, form):
         configuration.tiering_policy_update(

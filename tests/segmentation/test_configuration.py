@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import translation
 
 from customers.models import Client, Tier
-from segmentation import configuration
+from segmentation import configuration, selectors
 from segmentation.models import ServiceStandard, TieringPolicy
 from tests.factories import (
     ClientFactory,
@@ -396,7 +396,7 @@ def test_standards_stay_within_sane_bounds(bank_a, in_tenant, head, ladder, fiel
 
 def test_the_policy_reads_as_the_defaults_until_saved(bank_a, in_tenant):
     with in_tenant(bank_a.tenant):
-        policy = configuration.tiering_policy_get()
+        policy = selectors.tiering_policy()
         assert not TieringPolicy.objects.exists()  # reading never writes
     assert policy.pk is None
     assert (policy.window_days, policy.downgrade_grace, policy.near_threshold_percent) == (

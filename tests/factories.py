@@ -20,6 +20,17 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from sales_pipeline.models import (
+    Celebration,
+    Opportunity,
+    OpportunityAdvisor,
+    OpportunityProduct,
+    Proposal,
+    ProposalLine,
+    Referral,
+    SaleCredit,
+    StepEntry,
+)
 from segmentation.models import (
     AumSnapshot,
     ClientSegment,
@@ -323,3 +334,98 @@ class CalendarFeedFactory(TenantOwnedFactory):
 
     staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
     secret_hash = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class OpportunityFactory(TenantOwnedFactory):
+    class Meta:
+        model = Opportunity
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    owner_rm = factory.LazyAttribute(lambda o: o.client.owner_rm)
+    title = factory.Sequence(lambda n: f"到期理财续作 {n}")
+    source = Opportunity.Source.WALK_IN
+    expected_amount_cny = Decimal("500000.00")
+    step_entered_at = factory.LazyFunction(
+        lambda: datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC)
+    )
+
+
+class OpportunityAdvisorFactory(TenantOwnedFactory):
+    class Meta:
+        model = OpportunityAdvisor
+
+    opportunity = factory.SubFactory(OpportunityFactory, tenant=factory.SelfAttribute("..tenant"))
+    staff = factory.SubFactory(
+        StaffFactory, tenant=factory.SelfAttribute("..tenant"), role=Role.ADVISOR
+    )
+
+
+class OpportunityProductFactory(TenantOwnedFactory):
+    class Meta:
+        model = OpportunityProduct
+
+    opportunity = factory.SubFactory(OpportunityFactory, tenant=factory.SelfAttribute("..tenant"))
+    product = factory.SubFactory(ProductFactory, tenant=factory.SelfAttribute("..tenant"))
+
+
+class StepEntryFactory(TenantOwnedFactory):
+    class Meta:
+        model = StepEntry
+
+    opportunity = factory.SubFactory(OpportunityFactory, tenant=factory.SelfAttribute("..tenant"))
+    step = 1
+    entered_at = factory.LazyAttribute(lambda o: o.opportunity.step_entered_at)
+
+
+class ProposalFactory(TenantOwnedFactory):
+    class Meta:
+        model = Proposal
+
+    opportunity = factory.SubFactory(
+        OpportunityFactory, tenant=factory.SelfAttribute("..tenant"), step=3
+    )
+    risk_level = "C3"
+    risk_assessed_on = datetime.date(2026, 6, 1)
+
+
+class ProposalLineFactory(TenantOwnedFactory):
+    class Meta:
+        model = ProposalLine
+
+    proposal = factory.SubFactory(ProposalFactory, tenant=factory.SelfAttribute("..tenant"))
+    product = factory.SubFactory(ProductFactory, tenant=factory.SelfAttribute("..tenant"))
+    amount_cny = Decimal("300000.00")
+
+
+class SaleCreditFactory(TenantOwnedFactory):
+    class Meta:
+        model = SaleCredit
+
+    opportunity = factory.SubFactory(
+        OpportunityFactory, tenant=factory.SelfAttribute("..tenant"), status="won", step=4
+    )
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    role = SaleCredit.Role.OWNER
+    share_percent = Decimal("100")
+    amount_cny = Decimal("500000.00")
+    credited_on = datetime.date(2026, 11, 20)
+
+
+class ReferralFactory(TenantOwnedFactory):
+    class Meta:
+        model = Referral
+
+    referrer = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    prospect = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    credited_to = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    received_by = factory.SelfAttribute("credited_to")
+
+
+class CelebrationFactory(TenantOwnedFactory):
+    class Meta:
+        model = Celebration
+
+    opportunity = factory.SubFactory(
+        OpportunityFactory, tenant=factory.SelfAttribute("..tenant"), status="won", step=5
+    )
+    team_recognition = "感谢团队通力合作，顺利完成到期资金承接"

@@ -9,6 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from contact_plans.models import CalendarFeed, ContactPlan, Interaction, PlannedContact
 from customers.models import Client, Holding, Product, Tier
+from sales_pipeline.models import Opportunity, Proposal
 from segmentation.models import (
     AumSnapshot,
     ClientSegment,
@@ -28,8 +29,10 @@ from tests.factories import (
     HoldingFactory,
     InteractionFactory,
     NotificationFactory,
+    OpportunityFactory,
     PlannedContactFactory,
     ProductFactory,
+    ProposalFactory,
     RmCapacityFactory,
     SavedSegmentFactory,
     ServiceStandardFactory,
@@ -73,6 +76,8 @@ FACTORIES = {
     PlannedContact: _through_client(PlannedContactFactory),
     Interaction: _through_client(InteractionFactory),
     CalendarFeed: lambda *, tenant, name: CalendarFeedFactory(tenant=tenant, staff__name=name),
+    Opportunity: lambda *, tenant, name: OpportunityFactory(tenant=tenant, title=name),
+    Proposal: lambda *, tenant, name: ProposalFactory(tenant=tenant, note=name),
 }
 MARKER = "乙行机密"  # in the names of tenant B's objects; must never reach tenant A
 # The platform operator's admin is not a tenant route (tested in test_auth); the
@@ -136,16 +141,26 @@ def test_another_tenants_object_is_a_404(name, pattern, client, bank_a, bank_b):
     url = reverse(name, kwargs={kwarg: getattr(victim, lookup)})
 
     client.force_login(bank_a.head.user)  # the widest role in tenant A
-    response = client.get(url)
-    assert response.status_code == 404, url
-    assert MARKER not in response.content.decode()
+    _assert_not_found(url, client.get(url), client.post(url))
 
     if name.startswith("api:"):
         client.logout()
         _, key = api_token_create(tenant=bank_a.tenant, name="probe", scopes=["read", "write"])
-        response = client.get(url, HTTP_AUTHORIZATION=f"Token {key}")
-        assert response.status_code == 404, url
-        assert response.json() == {"detail": response.json()["detail"]}
+        auth = {"HTTP_AUTHORIZATION": f"Token {key}"}
+        responses = client.get(url, **auth), client.post(url, **auth)
+        _assert_not_found(url, *responses)
+        for response in responses:
+            assert response.json() == {"detail": response.json()["detail"]}
+
+
+def _assert_not_found(url, get, post):
+    """Another tenant's object is a 404 to a read *and* to a write, before any role or
+    input check could tell that it exists; 405 only where the route takes no such
+    method at all (a page without POST, an API action without GET)."""
+    assert get.status_code in (404, 405), f"GET {url}: {get.status_code}"
+    assert post.status_code in (404, 405), f"POST {url}: {post.status_code}"
+    assert 404 in (get.status_code, post.status_code), url
+    assert MARKER not in get.content.decode() + post.content.decode()
 
 
 @pytest.mark.parametrize(("name", "pattern"), PLAIN_ROUTES, ids=[n for n, _ in PLAIN_ROUTES])

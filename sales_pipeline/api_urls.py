@@ -1,3 +1,10 @@
 """The sales pipeline's API routes under /api/v1/ (see ``sales_pipeline.api``)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from sales_pipeline import api
+
+router = SimpleRouter(trailing_slash=True)
+router.register("opportunities", api.OpportunityViewSet, basename="opportunity")
+
+urlpatterns = [*router.urls]

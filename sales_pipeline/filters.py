@@ -1,0 +1,79 @@
+"""Filters of the sales-pipeline API (django-filter).
+
+The contract's ``updated_since``, ``branch_code``, ``rm_code`` and ``tier``
+(``shared/spec/sync-api.md``), the client's number, and the opportunity's own: status,
+step, source, and the days it was created or won. Days are the bank's (Asia/Shanghai)
+and become a range on the timestamp, so its index serves. A bad value is a 400 naming
+the filter.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import django_filters
+
+from contact_plans.filters import local_day_start
+from sales_pipeline.models import Opportunity, Step
+from vipcrm.filters import ClientRowFilterSet
+
+
+class LocalDayFilter(django_filters.DateFilter):
+    """A day of the bank's calendar, as a bound on a timestamp: ``since`` keeps what
+    happened on or after it, otherwise what happened on or before it (inclusive)."""
+
+    def __init__(self, *, since: bool, **kwargs):
+        self.since = since
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value: datetime.date | None):
+        if value is None:
+            return qs
+        if self.since:
+            start = local_day_start(value)
+            return qs if start is None else qs.filter(**{f"{self.field_name}__gte": start})
+        if value >= datetime.date.max:
+            return qs
+        end = local_day_start(value + datetime.timedelta(days=1))
+        return qs if end is None else qs.filter(**{f"{self.field_name}__lt": end})
+
+
+class OpportunityFilter(ClientRowFilterSet):
+    tier = django_filters.CharFilter(
+        field_name="client__tier__code", help_text="The client's tier."
+    )
+    rm_code = django_filters.CharFilter(
+        field_name="owner_rm__code", help_text="The staff code of the owner RM."
+    )
+    status = django_filters.ChoiceFilter(choices=Opportunity.Status.choices)
+    step = django_filters.TypedChoiceFilter(choices=Step.choices, coerce=int)
+    source = django_filters.ChoiceFilter(choices=Opportunity.Source.choices)
+    created_from = LocalDayFilter(
+        field_name="created_at", since=True, help_text="Created on or after this day."
+    )
+    created_to = LocalDayFilter(
+        field_name="created_at", since=False, help_text="Created on or before this day."
+    )
+    won_from = LocalDayFilter(
+        field_name="won_at", since=True, help_text="Won on or after this day."
+    )
+    won_to = LocalDayFilter(
+        field_name="won_at", since=False, help_text="Won on or before this day."
+    )
+
+    class Meta:
+        model = Opportunity
+        fields = [
+            "updated_since",
+            "client",
+            "branch_code",
+            "rm_code",
+            "tier",
+            "status",
+            "step",
+            "source",
+            "created_from",
+            "created_to",
+            "won_from",
+            "won_to",
+        ]

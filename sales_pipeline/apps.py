@@ -7,8 +7,9 @@ class SalesPipelineConfig(AppConfig):
     verbose_name = _("Sales pipeline")
 
     def ready(self) -> None:
-        # One opportunity per maturity alert, after the contact planning (30) made them.
-        from sales_pipeline import services
+        # One opportunity per maturity alert, after the contact planning (30) made them,
+        # and the text of the celebration's notification.
+        from sales_pipeline import notifications, services
         from vipcrm import nightly
 
         nightly.register_job(
@@ -16,3 +17,10 @@ class SalesPipelineConfig(AppConfig):
                 name="sales_pipeline.maturity", order=35, run=services.maturity_opportunities_job
             )
         )
+        notifications.register()
+
+        # The open opportunities among a planned contact's talking points.
+        from contact_plans.talking_points import register_talking_point_source
+        from sales_pipeline.talking_points import opportunity_talking_points
+
+        register_talking_point_source(opportunity_talking_points)

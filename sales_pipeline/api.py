@@ -31,27 +31,31 @@
     Moves the opportunity one step forward, with the page's rules
     (``sales_pipeline.services.opportunity_move``): the step being left must be done.
     ``from_step`` (optional) is the step the caller saw; if the opportunity has moved
-    since, nothing happens and the answer is a 409. Answers the opportunity as read by
-    its ``id``.
+    since, nothing happens and the answer is a 409. Answers 200 with the opportunity as
+    ``GET …/<id>/`` reads it.
 
 ``POST /api/v1/opportunities/<id>/lose/`` ``{"reason": "…", "note": "…"}``
-    Closes it as lost, at any step before it is completed (``opportunity_lose``); the
+    Closes it as lost, at any step before it is celebrated (``opportunity_lose``); the
     note is required for the reason ``other``. After a win (e.g. a cancellation in the
     cooling-off period, 犹豫期) the credits are withdrawn and open check-ins cancelled.
+    Answers 200 with the opportunity, as a move does.
 
 Who: rows come through the actor (tenant by the manager, role by
 ``roles.visible_to``): an RM sees the opportunities they own and those of their team's
 clients, an advisor their team's, a supervisor their branch subtree's, head office and
-integration tokens the whole bank. Moving and losing is for RMs and advisors on the
-opportunity, and for tokens with the ``write`` scope (which act for the whole bank);
-supervisors and head office follow the pipeline and read only.
+integration tokens the whole bank. Moving and losing is for the RMs and advisors who see
+the opportunity, and for tokens with the ``write`` scope (which act for the whole bank);
+supervisors and head office follow the pipeline and read only. Every move and loss is
+audited, naming the staff member or the token.
 
-Errors, in this order: no or bad token 401; another bank's opportunity, or one outside
-the caller's scope, 404 (before anything else is looked at, so its existence is never
-disclosed); a token without the ``write`` scope, or a supervisor or head office, 403; a
-body that is not JSON 400 ``{"detail"}``; a body of the wrong shape or a move the rules
-refuse 400 with per-field messages (``to_step``, ``from_step``, ``reason``, ``note``);
-a stale ``from_step`` 409 ``{"detail"}``. Nothing is written when a request is refused.
+Errors, in the order they are checked: no or bad token 401; another bank's
+opportunity, or one outside the caller's scope, 404 (before anything else is looked at,
+so its existence is never told); a token without the ``write`` scope 403; a body that is
+not JSON 400 ``{"detail"}``, or not an object of the right types 400 with per-field
+messages; a supervisor or head office 403; a move or loss the rules refuse 400 with
+per-field messages (``to_step``, ``from_step``, ``reason``, ``note``, or
+``non_field_errors`` for the opportunity's state, e.g. already lost); a stale
+``from_step`` 409 ``{"detail"}``. Nothing is written when a request is refused.
 """
 
 from __future__ import annotations
@@ -59,24 +63,33 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, QuerySet
-from drf_spectacular.utils import OpenApiResponse
-from rest_framework import mixins, permissions
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, mixins, permissions
+from rest_framework.decorators import action
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from contact_plans.api import _json_object
+from sales_pipeline import services
 from sales_pipeline.filters import OpportunityFilter
 from sales_pipeline.models import Opportunity, Referral
 from sales_pipeline.selectors import opportunity_detail_queryset, opportunity_list
 from sales_pipeline.serializers import (
+    OpportunityChecklistSerializer,
     OpportunityDetailSerializer,
+    OpportunityLoseSerializer,
+    OpportunityMoveSerializer,
     OpportunitySerializer,
 )
 from vipcrm.permissions import HasTenantAccess
 from vipcrm.roles import Actor
-from vipcrm.viewsets import TenantModelViewSet, read_request_body
+from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -167,12 +180,141 @@ class OpportunityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     filterset_class = OpportunityFilter
 
     def get_queryset(self):
-        if self.action == "retrieve" and not getattr(self, "swagger_fake_view", False):
+        if getattr(self, "swagger_fake_view", False) or self.action == "list":
+            return super().get_queryset()
+        if self.action == "retrieve":
             return opportunity_api_detail(actor=self.actor)
-        return super().get_queryset()
+        return opportunity_list(actor=self.actor)  # move, lose: the service reads the rest
 
     def get_serializer_class(self):
         return OpportunityDetailSerializer if self.action == "retrieve" else OpportunitySerializer
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="opportunities_move_checklist",
+        summary="What the next move needs",
+        description=CHECKLIST_DESCRIPTION,
+        responses={200: OpportunityChecklistSerializer, 404: ACTION_ERRORS[404]},
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="opportunities_move",
+        summary="Move to the next step",
+        description=(
+            "Moves the opportunity one step forward with the CRM's own rules: the step "
+            "being left must be done (1→2 a contact planned, 2→3 a contact logged with the "
+            "needs found, 3→4 the sale recorded, 4→5 the after-sales check-ins done). "
+            "Steps are never skipped nor undone. With `from_step`, a move made meanwhile "
+            "by someone else is a 409 and nothing happens."
+        ),
+        request=OpportunityMoveSerializer,
+        responses={
+            200: OpportunityDetailSerializer,
+            **ACTION_ERRORS,
+            409: OpenApiResponse(
+                description=(
+                    "`from_step` is no longer the opportunity's step, or a concurrent change; "
+                    "nothing was done."
+                )
+            ),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        permission_classes=[WritesAfterLookup],
+        filter_backends=[],
+    )
+    def move(self, request: Request, pk: str | None = None) -> Response:
+        opportunity = self.get_object()
+        if request.method == "GET":
+            return _checklist(opportunity)
+        data = _body(request, OpportunityMoveSerializer)
+        return self._apply(
+            services.opportunity_move,
+            opportunity,
+            to_step=data["to_step"],
+            from_step=data.get("from_step"),
+        )
+
+    @extend_schema(
+        methods=["GET"],
+        operation_id="opportunities_lose_checklist",
+        summary="Where the opportunity stands, before closing it as lost",
+        description=CHECKLIST_DESCRIPTION,
+        responses={200: OpportunityChecklistSerializer, 404: ACTION_ERRORS[404]},
+    )
+    @extend_schema(
+        methods=["POST"],
+        operation_id="opportunities_lose",
+        summary="Close as lost",
+        description=(
+            "Closes the opportunity as lost with a reason, at any step before it is "
+            "celebrated; `note` is required for the reason `other`. After a win (a "
+            "cancellation in the cooling-off period, 犹豫期) the sale credits are "
+            "withdrawn and the open after-sales check-ins cancelled."
+        ),
+        request=OpportunityLoseSerializer,
+        responses={
+            200: OpportunityDetailSerializer,
+            **ACTION_ERRORS,
+            409: OpenApiResponse(description="A concurrent change; nothing was done."),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        permission_classes=[WritesAfterLookup],
+        filter_backends=[],
+    )
+    def lose(self, request: Request, pk: str | None = None) -> Response:
+        opportunity = self.get_object()
+        if request.method == "GET":
+            return _checklist(opportunity)
+        data = _body(request, OpportunityLoseSerializer)
+        return self._apply(
+            services.opportunity_lose, opportunity, reason=data["reason"], note=data["note"]
+        )
+
+    def _apply(self, service, opportunity: Opportunity, **arguments) -> Response:
+        """Run ``service`` on ``opportunity`` as the caller, all or nothing, and answer
+        the opportunity as it now reads, or the refusal with the API's status."""
+        try:
+            with transaction.atomic():
+                service(
+                    actor=self.actor, opportunity=opportunity, request=self.request, **arguments
+                )
+        except services.StepConflict as exc:
+            raise Conflict(" ".join(exc.messages)) from None
+        except DjangoValidationError as exc:
+            raise exceptions.ValidationError(_api_errors(exc)) from None
+        except Opportunity.DoesNotExist:
+            raise exceptions.NotFound() from None
+        except DjangoPermissionDenied as exc:
+            raise exceptions.PermissionDenied(str(exc) or None) from None
+        except IntegrityError:
+            # A concurrent change won a race on the same rows; nothing of ours was written.
+            logger.exception("opportunity %s: %s collided", opportunity.pk, self.action)
+            raise Conflict(
+                _("The opportunity changed at the same moment and nothing was done; send it again.")
+            ) from None
+        changed = opportunity_api_detail(actor=self.actor).get(pk=opportunity.pk)
+        return Response(
+            OpportunityDetailSerializer(changed, context=self.get_serializer_context()).data
+        )
+
+
+def _checklist(opportunity: Opportunity) -> Response:
+    return Response(
+        OpportunityChecklistSerializer(
+            {
+                "id": opportunity.pk,
+                "step": opportunity.step,
+                "status": opportunity.status,
+                "checklist": services.opportunity_checklist(opportunity=opportunity),
+            }
+        ).data
+    )
 
 
 def _body(request: Request, serializer_class) -> dict:

@@ -345,13 +345,18 @@ class OpportunityChecklistSerializer(serializers.Serializer):
 class OpportunityMoveSerializer(serializers.Serializer):
     """A move to the next step; the rules it must meet are the CRM's own."""
 
-    to_step = serializers.ChoiceField(
-        choices=Step.choices,
+    # Numbers from 1 to 5 rather than the steps' enum, which the schema would name a
+    # second and a third time under these fields' names.
+    to_step = serializers.IntegerField(
+        min_value=Step.PLAN,
+        max_value=Step.CELEBRATE,
         help_text="The step to move to: the next one (steps are never skipped).",
     )
-    from_step = serializers.ChoiceField(
-        choices=Step.choices,
+    from_step = serializers.IntegerField(
+        min_value=Step.PLAN,
+        max_value=Step.CELEBRATE,
         required=False,
+        allow_null=True,
         help_text=(
             "The step you saw it in. If the opportunity has moved since, nothing happens "
             "and the answer is a 409."

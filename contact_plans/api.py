@@ -13,7 +13,6 @@ contact, the planned contact answered, the plan moved on) are
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -49,7 +48,7 @@ from vipcrm.idempotency import (
 )
 from vipcrm.models import StaffProfile
 from vipcrm.roles import Actor, visible_to
-from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
+from vipcrm.viewsets import Conflict, TenantModelViewSet, json_body, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +185,7 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
                 return Response(
                     stored.data, status=stored.status_code, headers={"Idempotent-Replayed": "true"}
                 )
-        fields = InteractionCreateSerializer(data=_json_object(body))
+        fields = InteractionCreateSerializer(data=json_body(body))
         fields.is_valid(raise_exception=True)
         interaction, created = _interaction_create(
             request=request, actor=self.actor, data=fields.validated_data
@@ -204,19 +203,6 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
 
 
 # --- Creating an interaction ----------------------------------------------------------
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def _json_object(body: bytes):
-    """The parsed body; anything but standard JSON is a 400 (the serializer then asks
-    for an object and its fields)."""
-    try:
-        return json.loads(body, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        raise exceptions.ParseError(_("The body is not valid JSON.")) from None
 
 
 def _caller_path(request: Request, actor: Actor) -> str:

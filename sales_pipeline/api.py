@@ -75,7 +75,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from contact_plans.api import _json_object
 from sales_pipeline import services
 from sales_pipeline.filters import OpportunityFilter
 from sales_pipeline.models import Opportunity, Referral
@@ -89,7 +88,7 @@ from sales_pipeline.serializers import (
 )
 from vipcrm.permissions import HasTenantAccess
 from vipcrm.roles import Actor
-from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
+from vipcrm.viewsets import Conflict, TenantModelViewSet, json_body, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -320,7 +319,7 @@ def _checklist(opportunity: Opportunity) -> Response:
 def _body(request: Request, serializer_class) -> dict:
     """The body's fields, checked for their types (the rules are the service's)."""
     body = read_request_body(request, max_bytes=MAX_BODY_BYTES)
-    fields = serializer_class(data=_json_object(body))
+    fields = serializer_class(data=json_body(body))
     fields.is_valid(raise_exception=True)
     return fields.validated_data
 

@@ -7,6 +7,8 @@ is a 404, never a 403.
 
 from __future__ import annotations
 
+import json
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -51,6 +53,19 @@ def read_request_body(request: Request, *, max_bytes: int) -> bytes:
     if len(body) > max_bytes:
         raise PayloadTooLarge()
     return body
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(body: bytes):
+    """The parsed body; anything but standard JSON (``NaN``, ``Infinity``, bad bytes,
+    nesting too deep) is a 400 — the serializer then asks for an object and its fields."""
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise exceptions.ParseError(_("The body is not valid JSON.")) from None
 
 
 class TenantModelViewSet(viewsets.GenericViewSet):

@@ -167,7 +167,7 @@ class StepState:
     met: bool  # is it met now
 
 
-# --- Shared checks -----------------------------------------------------------------------
+# --- Shared checks ---------------------------------------------------------------------------
 
 
 def _tenant_zone(tenant_id: int) -> ZoneInfo:
@@ -343,7 +343,7 @@ def _advisors_clean(
     return list(chosen.values())
 
 
-# --- Steps ---------------------------------------------------------------------------------
+# --- Steps -----------------------------------------------------------------------------------
 
 
 def _check_in_prefix(opportunity: Opportunity) -> str:
@@ -577,7 +577,7 @@ def opportunity_move(
     return opportunity
 
 
-# --- Opening and editing -------------------------------------------------------------------
+# --- Opening and editing ---------------------------------------------------------------------
 
 
 def _opportunity_errors(
@@ -892,7 +892,7 @@ def opportunity_log_contact(
     return interaction
 
 
-# --- Step 3: proposals, suitability, the win --------------------------------------------------
+# --- Step 3: proposals, suitability, the win -------------------------------------------------
 
 
 def _level(code: str) -> int:
@@ -1268,7 +1268,7 @@ def _check_ins_plan(
     return PlannedContact.objects.bulk_create(contacts)
 
 
-# --- Losing ------------------------------------------------------------------------------------
+# --- Losing ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -1326,7 +1326,7 @@ def opportunity_lose(
     return opportunity
 
 
-# --- Step 4: check-ins, cross-sell, referrals -------------------------------------------------
+# --- Step 4: check-ins, cross-sell, referrals ------------------------------------------------
 
 
 @transaction.atomic
@@ -1539,7 +1539,7 @@ def referral_create(
     return referral
 
 
-# --- Step 5: the celebration ----------------------------------------------------------------
+# --- Step 5: the celebration -----------------------------------------------------------------
 
 
 @transaction.atomic
@@ -1625,7 +1625,7 @@ def _celebration_notify(opportunity: Opportunity, *, by: StaffProfile | None) ->
     return sorted(team)
 
 
-# --- The nightly maturity opportunities -------------------------------------------------------
+# --- The nightly maturity opportunities ------------------------------------------------------
 
 
 def _tables() -> dict[str, str]:

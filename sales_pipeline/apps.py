@@ -24,3 +24,11 @@ class SalesPipelineConfig(AppConfig):
         from sales_pipeline.talking_points import opportunity_talking_points
 
         register_talking_point_source(opportunity_talking_points)
+
+        # The "My day" panel and the client 360's section.
+        from customers.client_sections import register_client_section
+        from sales_pipeline import panels
+        from sales_pipeline.client_section import OPPORTUNITIES_SECTION
+
+        panels.register_panels()
+        register_client_section(OPPORTUNITIES_SECTION)

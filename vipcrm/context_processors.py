@@ -80,6 +80,7 @@ NAVIGATION = [
     NavItem(
         "customers:client-list", _("Clients"), covers=("customers:*", "segmentation:client-tier*")
     ),
+    NavItem("sales_pipeline:board", _("Pipeline"), covers=("sales_pipeline:*",)),
     NavItem("segmentation:segment-list", _("Segments"), covers=("segmentation:segment-*",)),
     NavItem(
         "segmentation:unqualified-list",

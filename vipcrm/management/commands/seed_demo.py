@@ -55,6 +55,8 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from sales_pipeline import demo as sales_pipeline_demo
+from sales_pipeline.models import Opportunity
 from segmentation import demo as segmentation_demo
 from segmentation.models import (
     AumSnapshot,
@@ -137,6 +139,10 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             planned = contact_plans_demo.contact_plans_seed(spec=spec, staff=staff, today=today)
         made += planned
+        # After the contact plans: the night's maturity alerts become opportunities.
+        with tenant_context(tenant):
+            pipeline = sales_pipeline_demo.sales_pipeline_seed(spec=spec, staff=staff, today=today)
+        made += pipeline
         self.loaded.update(model for model, count in made.items() if count)
         self._say(
             f"{spec.slug} {spec.name}: tenant {'created' if tenant_created else 'exists'}, "
@@ -160,6 +166,7 @@ class Command(BaseCommand):
             f"  +{planned[ContactPlan]:,} contact plans, +{planned[PlannedContact]:,} planned "
             f"contacts, +{planned[Interaction]:,} interactions"
         )
+        self._say(f"  +{pipeline[Opportunity]:,} opportunities in the sales pipeline")
         with tenant_context(tenant):
             self._say(f"  clients by tier: {tier_summary()}")
 

@@ -45,7 +45,7 @@ def render_opportunities_section(
 
 
 OPPORTUNITIES_SECTION = ClientSection(
-    name="sales_pipeline.opportunities", order=25, render=render_opportunities_section, column=MAIN
+    name="sales_pipeline.opportunities", order=15, render=render_opportunities_section, column=MAIN
 )
 
 

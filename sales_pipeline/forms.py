@@ -88,6 +88,10 @@ class ProductChoices:
 class ProductsField(forms.MultipleChoiceField):
     widget = forms.SelectMultiple(attrs={"size": 8})
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("help_text", _("Ctrl (⌘ on a Mac) and click to choose several."))
+        super().__init__(**kwargs)
+
 
 # --- The board and the honours board (GET) ----------------------------------------------
 
@@ -434,8 +438,9 @@ class ProposalForm(forms.Form):
 
 class RecordSaleForm(forms.Form):
     """Record the sale of one proposal: when, and the 双录 reference of each line whose
-    product category is in ``recording_categories``. ``proposal``: the one the form was
-    sent for, None when it is not one of the opportunity's (an error on ``proposal``)."""
+    product category is in ``recording_categories``. ``instance``: the proposal the form
+    was sent for, None when it is not one of the opportunity's (an error on the hidden
+    ``proposal`` field)."""
 
     proposal = forms.IntegerField(widget=forms.HiddenInput)
     won_on = forms.DateField(
@@ -448,7 +453,7 @@ class RecordSaleForm(forms.Form):
         if proposal is not None:
             kwargs.setdefault("initial", {"proposal": proposal.pk})
         super().__init__(*args, **kwargs)
-        self.proposal = proposal
+        self.instance = proposal
         self.recorded_lines = []
         lines = proposal.lines.all() if proposal is not None else ()
         for line in lines:
@@ -467,9 +472,9 @@ class RecordSaleForm(forms.Form):
             self.recorded_lines.append((line, name))
 
     def clean_proposal(self) -> Proposal:
-        if self.proposal is None or self.cleaned_data.get("proposal") != self.proposal.pk:
+        if self.instance is None or self.cleaned_data.get("proposal") != self.instance.pk:
             raise ValidationError(_("Choose one of this opportunity's proposals."), code="invalid")
-        return self.proposal
+        return self.instance
 
     def recording_fields(self):
         return [(line, self[name]) for line, name in self.recorded_lines]
@@ -478,7 +483,7 @@ class RecordSaleForm(forms.Form):
         """Keyword arguments for ``services.opportunity_win``."""
         data = self.cleaned_data
         arguments = {
-            "proposal": self.proposal,
+            "proposal": self.instance,
             "recording_refs": {
                 line.product_id: data[name].strip() for line, name in self.recorded_lines
             },

@@ -245,7 +245,7 @@ class OpportunityPage:
             # The bound form takes the place of its proposal's; a form for a proposal
             # that can no longer be won shows its errors above the step's work.
             drafts = forms.get("sale_forms", [])
-            matches = [i for i, f in enumerate(drafts) if f.proposal == sale_form.proposal]
+            matches = [i for i, f in enumerate(drafts) if f.instance == sale_form.instance]
             if matches:
                 drafts[matches[0]] = sale_form
             else:

@@ -87,8 +87,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, models, transaction
+from django.db import connection, models, transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -135,7 +136,6 @@ RECORDING_CATEGORIES = frozenset(
 )  # wealth-management and agency products: the sale is recorded on audio and video (双录)
 WRITER_ROLES = frozenset({Role.RM, Role.ADVISOR})
 NOTIFICATION_KIND = "sale_celebrated"
-OPPORTUNITY_LINK = "/pipeline/{pk}/"
 PROSPECT_PREFIX = "PROSPECT-"
 MAX_AMOUNT = Decimal("9999999999999999.99")  # MONEY: 18 digits, 2 decimals
 CENT = Decimal("0.01")
@@ -1158,6 +1158,8 @@ def opportunity_win(
                 "This proposal is %(status)s: only a proposal made may be won."
             ) % {"status": proposal.get_status_display()}
         lines = list(proposal.lines.select_related("product").order_by("id"))
+        if not lines:
+            errors["proposal"] = _("This proposal has no products.")
     if won_on > today:
         errors["won_on"] = _("A sale cannot be recorded in the future.")
     refs = _recording_refs_clean(recording_refs, lines, errors) if lines else {}
@@ -1469,6 +1471,8 @@ def referral_create(
     if errors:
         raise ValidationError(errors)
     owner = opportunity.owner_rm
+    if owner is None:  # a won opportunity has one (the win credits it); kept as a guard
+        raise ValidationError({STATE: _("The opportunity has no owner RM to serve the prospect.")})
     prospect = Client.objects.create(
         external_id=_prospect_external_id(),
         name=name,
@@ -1507,21 +1511,15 @@ def referral_create(
     )
     staff = _staff(actor)
     credited = staff if staff is not None and actor.role == Role.RM else owner
-    try:
-        with transaction.atomic():
-            referral = Referral.objects.create(
-                referrer=referrer,
-                prospect=prospect,
-                opportunity=opportunity,
-                prospect_opportunity=prospect_opportunity,
-                credited_to=credited,
-                received_by=owner,
-                note=note,
-            )
-    except IntegrityError as error:  # no owner RM to serve the prospect
-        raise ValidationError(
-            {STATE: _("The opportunity has no owner RM to serve the prospect.")}
-        ) from error
+    referral = Referral.objects.create(
+        referrer=referrer,
+        prospect=prospect,
+        opportunity=opportunity,
+        prospect_opportunity=prospect_opportunity,
+        credited_to=credited,
+        received_by=owner,
+        note=note,
+    )
     opportunity.save(update_fields=["updated_at"])
     _audit(
         "create",
@@ -1617,7 +1615,7 @@ def _celebration_notify(opportunity: Opportunity, *, by: StaffProfile | None) ->
         "amount_cny": str(opportunity.won_amount_cny or Decimal("0")),
         "by": by.name if by is not None else "",
     }
-    link = OPPORTUNITY_LINK.format(pk=opportunity.pk)
+    link = reverse("sales_pipeline:opportunity", args=[opportunity.pk])
     Notification.objects.bulk_create(
         Notification(recipient_id=pk, kind=NOTIFICATION_KIND, params=params, link=link)
         for pk in sorted(team)

@@ -23,6 +23,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.formats import number_format
+from django.utils.functional import cached_property
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import View
@@ -30,7 +31,7 @@ from django.views.generic.detail import SingleObjectMixin
 
 from contact_plans.models import PlannedContact
 from customers import selectors as client_selectors
-from customers.models import Client, Need
+from customers.models import Client, Need, Product
 from sales_pipeline import board, services
 from sales_pipeline.forms import (
     CelebrationForm,
@@ -56,6 +57,8 @@ from vipcrm.views import ScopedViewMixin, StaffRequiredMixin
 
 PAGE_TEMPLATE = "sales_pipeline/opportunity.html"
 WON = Opportunity.Status.WON
+DRAFT = Proposal.Status.DRAFT
+MOVED_BY_HAND = (Step.PLAN, Step.CONTACT, Step.FOLLOW_UP)  # 3 and 5 move by their work
 
 
 def opportunity_page_queryset(*, actor: Actor):
@@ -96,13 +99,14 @@ class OpportunityPage:
         self.now = bank_now(request)
         self.today = self.now.date()
         self.writable = is_writer(actor) and not opportunity.is_closed
-        self._catalogue = None
 
-    @property
-    def catalogue(self):
-        if self._catalogue is None:
-            self._catalogue = board.product_catalogue()
-        return self._catalogue
+    @cached_property
+    def catalogue(self) -> list[Product]:
+        return board.product_catalogue()
+
+    @cached_property
+    def check_ins(self) -> list[PlannedContact]:
+        return board.opportunity_check_ins(opportunity=self.opportunity)
 
     def product_choices(self, *, flag_unsuitable: bool = False) -> ProductChoices:
         unsuitable = ()
@@ -160,13 +164,8 @@ class OpportunityPage:
             auto_id=f"sale-{key}-%s",
         )
 
-    def check_ins(self) -> list[PlannedContact]:
-        if not hasattr(self, "_check_ins"):
-            self._check_ins = board.opportunity_check_ins(opportunity=self.opportunity)
-        return self._check_ins
-
     def open_check_ins(self) -> list[PlannedContact]:
-        return [contact for contact in self.check_ins() if contact.is_open]
+        return [contact for contact in self.check_ins if contact.is_open]
 
     def check_in_form(self, data=None) -> CheckInLogForm:
         open_check_ins = self.open_check_ins()
@@ -197,40 +196,54 @@ class OpportunityPage:
         return LoseForm(data, auto_id="lose-%s")
 
     def move_form(self, data=None) -> MoveForm:
-        step = self.opportunity.step
-        return MoveForm(data, auto_id="move-%s", initial={"to_step": step + 1, "from_step": step})
+        return MoveForm(data, auto_id="move-%s")
 
     # --- The page ------------------------------------------------------------------------
 
-    def work_forms(self) -> dict:
-        """The forms of the work the opportunity's state allows (none when read only)."""
+    def work_forms(self, bound: dict) -> dict:
+        """The forms of the work the opportunity's state allows (none when read only):
+        the bound one of ``bound`` in its place, a fresh one elsewhere. A bound form the
+        page no longer offers (the opportunity moved on or closed meanwhile, its
+        proposal can no longer be won) comes back as ``stray_form``: its errors show
+        above the step's work. The move's show in the checklist."""
+        bound = dict(bound)
+        forms = {}
+        if "move_form" in bound:
+            forms["move_form"] = bound.pop("move_form")
+
+        def offer(key, build):
+            forms[key] = bound.pop(key) if key in bound else build()
+
         opportunity = self.opportunity
-        if not self.writable:
-            return {}
         step, won = opportunity.step, opportunity.status == WON
-        forms = {"edit_form": self.edit_form(), "lose_form": self.lose_form()}
-        if step in (Step.PLAN, Step.CONTACT, Step.FOLLOW_UP):
-            forms["move_form"] = self.move_form()
-        if step == Step.PLAN:
-            planned = opportunity.planned_contact
-            if planned is None or not planned.is_open:
-                forms["plan_form"] = self.plan_form()
-        elif step == Step.CONTACT:
-            forms["contact_form"] = self.contact_form()
-        elif step == Step.EXECUTE and not won:
-            forms["proposal_form"] = self.proposal_form()
-            forms["sale_forms"] = [
-                self.sale_form(proposal)
-                for proposal in opportunity.proposals.all()
-                if proposal.status == Proposal.Status.DRAFT
-            ]
-        elif step == Step.CELEBRATE:
-            forms["celebration_form"] = self.celebration_form()
-        if step == Step.FOLLOW_UP and self.open_check_ins():
-            forms["check_in_form"] = self.check_in_form()
-        if won and step in (Step.FOLLOW_UP, Step.CELEBRATE):
-            forms["cross_sell_form"] = self.cross_sell_form()
-            forms["referral_form"] = self.referral_form()
+        if self.writable:
+            offer("edit_form", self.edit_form)
+            offer("lose_form", self.lose_form)
+            if step == Step.PLAN:
+                planned = opportunity.planned_contact
+                if planned is None or not planned.is_open or "plan_form" in bound:
+                    offer("plan_form", self.plan_form)
+            elif step == Step.CONTACT:
+                offer("contact_form", self.contact_form)
+            elif step == Step.EXECUTE and not won:
+                offer("proposal_form", self.proposal_form)
+                drafts = [p for p in opportunity.proposals.all() if p.status == DRAFT]
+                sale = bound.pop("sale_form", None)
+                if sale is not None and sale.instance not in drafts:
+                    bound["sale_form"], sale = sale, None
+                forms["sale_forms"] = [
+                    sale if sale is not None and sale.instance == p else self.sale_form(p)
+                    for p in drafts
+                ]
+            elif step == Step.CELEBRATE:
+                offer("celebration_form", self.celebration_form)
+            if step == Step.FOLLOW_UP and (self.open_check_ins() or "check_in_form" in bound):
+                offer("check_in_form", self.check_in_form)
+            if won and step in (Step.FOLLOW_UP, Step.CELEBRATE):
+                offer("cross_sell_form", self.cross_sell_form)
+                offer("referral_form", self.referral_form)
+        if bound:  # the view's one bound form, which the page no longer offers
+            (forms["stray_form"],) = bound.values()
         return forms
 
     def context(self, **bound) -> dict:
@@ -239,18 +252,7 @@ class OpportunityPage:
         checklist = services.opportunity_checklist(opportunity=opportunity)
         proposals = list(opportunity.proposals.all())
         won = opportunity.status == WON or opportunity.won_at is not None
-        forms = self.work_forms()
-        sale_form = bound.pop("sale_form", None)
-        if sale_form is not None:
-            # The bound form takes the place of its proposal's; a form for a proposal
-            # that can no longer be won shows its errors above the step's work.
-            drafts = forms.get("sale_forms", [])
-            matches = [i for i, f in enumerate(drafts) if f.instance == sale_form.instance]
-            if matches:
-                drafts[matches[0]] = sale_form
-            else:
-                forms["sale_error_form"] = sale_form
-        forms.update(bound)
+        forms = self.work_forms(bound)
         context = {
             "opportunity": opportunity,
             "client": client,
@@ -259,13 +261,15 @@ class OpportunityPage:
             "current": next((s for s in checklist if s.step == opportunity.step), None),
             "is_writer": is_writer(self.actor),
             "writable": self.writable,
+            # Steps 3 and 5 move on by their own work (the sale, the celebration).
+            "can_move_here": self.writable and opportunity.step in MOVED_BY_HAND,
             "advisors": list(opportunity.advisors.all()),
             "products_of_interest": list(opportunity.products_of_interest.all()),
             "proposals": proposals,
             "credits": list(opportunity.credits.all()),
             "risk": client_selectors.client_risk_status(client=client, today=self.today),
             "risk_ceiling": f"R{client.risk_level[1:]}" if client.risk_level else "",
-            "check_ins": self.check_ins() if won else [],
+            "check_ins": self.check_ins if won else [],
             "referrals": board.opportunity_referrals(opportunity=opportunity) if won else [],
             "cross_sells": board.opportunity_cross_sells(opportunity=opportunity) if won else [],
             "celebration": (
@@ -297,12 +301,12 @@ class OpportunityMixin(ScopedViewMixin, SingleObjectMixin):
     def page_url(self) -> str:
         return reverse("sales_pipeline:opportunity", args=[self.object.pk])
 
-    def render_page(self, *, status: int = 200, **bound) -> HttpResponse:
-        page = OpportunityPage(request=self.request, actor=self.actor, opportunity=self.object)
-        return render(self.request, PAGE_TEMPLATE, page.context(**bound), status=status)
-
+    @cached_property
     def page(self) -> OpportunityPage:
         return OpportunityPage(request=self.request, actor=self.actor, opportunity=self.object)
+
+    def render_page(self, *, status: int = 200, **bound) -> HttpResponse:
+        return render(self.request, PAGE_TEMPLATE, self.page.context(**bound), status=status)
 
 
 class OpportunityDetailView(OpportunityMixin, View):
@@ -326,7 +330,7 @@ class OpportunityActionView(OpportunityMixin, View):
     def post(self, request, *args, **kwargs):
         self.object = self.get_object()
         require_writer(self.actor)
-        form = self.bound_form(self.page())
+        form = self.bound_form(self.page)
         status = 400
         if form.is_valid():
             try:

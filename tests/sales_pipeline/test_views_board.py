@@ -234,6 +234,27 @@ def test_the_board_costs_the_same_queries_for_5_or_50_opportunities(
     assert sum(column.count for column in columns(response).values()) == 5 + count
 
 
+@pytest.mark.parametrize("role", ["rm", "advisor", "supervisor", "head"])
+def test_every_pipeline_page_answers_every_role(login, bank_a, book, role):
+    ClientTeamMemberFactory(tenant=bank_a.tenant, client=book["vip"], staff=bank_a.advisor)
+    http = login(getattr(bank_a, role))
+    writer = role in ("rm", "advisor")
+    pages = {
+        BOARD: 200,
+        f"{BOARD}?step=2": 200,
+        reverse("sales_pipeline:honours"): 200,
+        reverse("sales_pipeline:create"): 200,
+        f"{reverse('sales_pipeline:create')}?client={book['vip'].external_id}": (
+            200 if writer else 403
+        ),
+        reverse("sales_pipeline:opportunity", args=[book["plan"].pk]): 200,
+        reverse("sales_pipeline:client-opportunities", args=[book["vip"].external_id]): 200,
+        reverse("home"): 200,
+    }
+    for path, status in pages.items():
+        assert http.get(path).status_code == status, path
+
+
 # --- Moves ------------------------------------------------------------------------------
 
 

@@ -388,6 +388,9 @@ def test_losing_needs_a_reason_and_a_note_for_other(login, english, bank_a, oppo
     page = http.get(page_of(opportunity)).content.decode()
     assert "Went to another bank" in page and "他行利率更高" in page
     assert forms_on(page) == []  # closed: nothing left to do
+    edited = http.post(url("edit", opportunity), {"title": "改个标题"})
+    assert edited.status_code == 400
+    assert "This opportunity is lost: it is closed." in edited.content.decode()
     with tenant_context(bank_a.tenant):
         lost_one = Opportunity.objects.get(pk=opportunity.pk)
         entry = StepEntry.objects.get(opportunity=opportunity, step=1)

@@ -156,6 +156,25 @@ def test_step_1_refuses_a_second_plan_while_one_is_open(login, english, bank_a, 
         assert PlannedContact.objects.count() == 1
 
 
+def test_the_work_of_another_step_is_refused_with_its_reason_on_the_page(
+    login, english, bank_a, vip
+):
+    opportunity = at_step(bank_a, vip, 3)
+    http = login(bank_a.rm)
+    plan = http.post(url("plan", opportunity), {"due_on": (today() + DAY).isoformat()})
+    assert plan.status_code == 400
+    assert "The contact is planned at step 1; this opportunity is at step 3." in (
+        plan.content.decode()
+    )
+    move = http.post(url("move", opportunity), {"to_step": 4, "from_step": 3})
+    assert move.status_code == 400
+    page = move.content.decode()
+    assert "Record the sale first" in page
+    assert f'action="{url("move", opportunity)}"' not in page  # step 3 moves by the sale
+    with tenant_context(bank_a.tenant):
+        assert not PlannedContact.objects.exists()
+
+
 # --- Step 2: log the contact with the needs found ------------------------------------------
 
 

@@ -5,9 +5,10 @@ branch and month.
 
 Plain forms: they check the input's shape; ``sales_pipeline.services`` checks the rules
 (scope, the step, suitability, the team…) and writes. A service's refusal is shown on
-the field it names (``add_service_error``), else above the form. Choices that come from
-the database (products, the client's team, open check-ins) are loaded once by the view
-and passed in, so rendering a form never costs a query per field or per line.
+the field it names, else above the form (``contact_plans.forms.add_service_error``).
+Choices that come from the database (products, the client's team, open check-ins) are
+loaded once by the view and passed in, so rendering a form never costs a query per
+field or per line.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from contact_plans.forms import DATE_INPUT, InteractionLogForm, add_service_error
+from contact_plans.forms import DATE_INPUT, InteractionLogForm
 from customers.models import MONEY, Channel, Client, LifeEvent, Product, Relationship
 from customers.validators import validate_mobile
 from sales_pipeline.board import BoardFilters
@@ -30,8 +31,6 @@ from sales_pipeline.models import Opportunity, Proposal, Step
 from segmentation.list_forms import ListFilterForm
 from vipcrm.models import Branch, StaffProfile
 from vipcrm.roles import Actor, Role
-
-__all__ = ["add_service_error"]  # re-exported for the views
 
 MAX_LINES = 12
 BLANK_LINES = 4

@@ -29,6 +29,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import View
 from django.views.generic.detail import SingleObjectMixin
 
+from contact_plans.forms import add_service_error
 from contact_plans.models import PlannedContact
 from customers import selectors as client_selectors
 from customers.models import Client, Need, Product
@@ -46,7 +47,6 @@ from sales_pipeline.forms import (
     ProposalForm,
     RecordSaleForm,
     ReferralForm,
-    add_service_error,
 )
 from sales_pipeline.models import Opportunity, Proposal, Step
 from sales_pipeline.selectors import opportunity_detail_queryset
@@ -620,10 +620,10 @@ class OpportunityCreateView(StaffRequiredMixin, View):
 
     def get(self, request, *args, **kwargs):
         self.setup_client()
-        if self.client is None:
-            return self.render_page()  # the customer-number field (with "not found")
+        if self.client is None and self.number:
+            return self.render_page()  # the customer-number field, with "not found"
         require_writer(self.actor)
-        return self.render_page(self.form())
+        return self.render_page(self.form() if self.client else None)
 
     def post(self, request, *args, **kwargs):
         self.setup_client()

@@ -17,6 +17,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 
+from contact_plans.models import Interaction
 from customers import demo as money_demo
 from customers.models import (
     RISK_VALIDITY_DAYS,
@@ -33,6 +34,8 @@ from customers.models import (
     Tier,
 )
 from customers.validators import id_number_error
+from sales_pipeline.models import Opportunity
+from sales_pipeline.services import PROSPECT_PREFIX
 from vipcrm import demo
 from vipcrm.management.commands import seed_demo
 from vipcrm.models import Branch, StaffProfile, Tenant, User
@@ -47,6 +50,19 @@ def seed(clients: int = 40) -> str:
     out = StringIO()
     call_command("seed_demo", clients=clients, quiet=True, stdout=out)
     return out.getvalue()
+
+
+def generated_clients():
+    """The demo's generated core-banking clients: not the prospects its sales pipeline
+    adds through a referral (numbered ``PROSPECT-…``, with no money of their own)."""
+    return Client.objects.exclude(external_id__startswith=PROSPECT_PREFIX)
+
+
+def generated_ties():
+    """The demo's generated relationships: not a prospect's tie to its referrer."""
+    return Relationship.objects.exclude(related__external_id__startswith=PROSPECT_PREFIX).exclude(
+        client__external_id__startswith=PROSPECT_PREFIX
+    )
 
 
 def tenant(slug: str) -> Tenant:
@@ -73,7 +89,9 @@ def money_rows(slug: str) -> dict[str, list[tuple]]:
     with tenant_context(tenant(slug)):
         return {
             "clients": list(
-                Client.objects.order_by("external_id").values_list(
+                generated_clients()
+                .order_by("external_id")
+                .values_list(
                     "external_id",
                     "aum_cny",
                     "tier__code",
@@ -111,9 +129,7 @@ def money_rows(slug: str) -> dict[str, list[tuple]]:
                 )
             ),
             "ties": sorted(
-                Relationship.objects.values_list(
-                    "client__external_id", "related__external_id", "kind"
-                )
+                generated_ties().values_list("client__external_id", "related__external_id", "kind")
             ),
         }
 
@@ -121,7 +137,9 @@ def money_rows(slug: str) -> dict[str, list[tuple]]:
 def client_rows(slug: str) -> list[tuple]:
     with tenant_context(tenant(slug)):
         return list(
-            Client.objects.order_by("external_id").values_list(
+            generated_clients()
+            .order_by("external_id")
+            .values_list(
                 "pk", "external_id", "name", "gender", "birth_date", "mobile", "branch__code"
             )
         )
@@ -217,7 +235,9 @@ def test_more_clients_adds_only_the_missing(monkeypatch):
     seed(clients=50)
 
     grown = client_rows("demo-b")
-    assert counts()["demo-a.Client"] == counts()["demo-b.Client"] == 50
+    for slug in SLUGS:
+        with tenant_context(tenant(slug)):
+            assert generated_clients().count() == 50
     assert grown[:20] == first  # the first twenty untouched
     grown_money = money_rows("demo-b")
     first_twenty = {demo.external_id(i) for i in range(1, 21)}
@@ -232,7 +252,7 @@ def test_a_missing_client_is_refilled_identically(monkeypatch):
     seed(clients=40)
     bank = tenant("demo-a")
     with tenant_context(bank):
-        gone = Client.objects.get(external_id=demo.external_id(23))
+        gone = generated_clients().get(external_id=demo.external_id(23))
         gone_data = (gone.name, gone.birth_date, gone.mobile, gone.branch_id, gone.owner_rm_id)
         gone.team_members.all().delete()
         gone.delete()
@@ -240,11 +260,11 @@ def test_a_missing_client_is_refilled_identically(monkeypatch):
     seed(clients=40)
 
     with tenant_context(bank):
-        back = Client.objects.get(external_id=demo.external_id(23))
+        back = generated_clients().get(external_id=demo.external_id(23))
         assert (back.name, back.birth_date, back.mobile, back.branch_id, back.owner_rm_id) == (
             gone_data
         )
-        assert Client.objects.count() == 40
+        assert generated_clients().count() == 40
 
 
 @pytest.mark.django_db
@@ -254,7 +274,7 @@ def test_clients_only_reference_their_own_tenants_branches_and_staff():
     for slug in SLUGS:
         bank = tenant(slug)
         with tenant_context(bank):
-            clients = Client.objects.all()
+            clients = generated_clients().all()
             assert clients.count() == 300
             assert not clients.exclude(branch__tenant_id=bank.pk).exists()
             owned = clients.filter(owner_rm__isnull=False)
@@ -281,7 +301,7 @@ def test_seeded_clients_look_real():
     seed(clients=300)
 
     with tenant_context(tenant("demo-a")):
-        clients = list(Client.objects.all())
+        clients = list(generated_clients().all())
         for c in clients[:50]:
             c.full_clean()  # the model's own validators (ID number, mobile, email) accept it
     assert all(MOBILE.match(c.mobile) for c in clients)
@@ -396,7 +416,7 @@ def test_every_client_has_money_spread_over_the_tiers():
 
     with tenant_context(tenant("demo-a")):
         holdings = list(Holding.objects.select_related("client"))
-        clients = list(Client.objects.all())
+        clients = list(generated_clients().all())
     per_client = Counter(h.client_id for h in holdings)
     assert set(per_client) == {c.pk for c in clients}  # every client holds something
     assert all(1 <= n <= 5 for n in per_client.values())
@@ -424,7 +444,7 @@ def test_aum_is_the_sum_of_active_holdings_at_the_latest_fx_rates():
         expected: dict[int, Decimal] = Counter()
         for h in Holding.objects.filter(status=Holding.Status.ACTIVE):
             expected[h.client_id] += h.balance * latest[h.currency]
-        clients = list(Client.objects.all())
+        clients = list(generated_clients().all())
     assert any(c.aum_cny != 0 for c in clients)
     for c in clients:
         assert c.aum_cny == expected[c.pk].quantize(Decimal("0.01")), c.external_id
@@ -451,7 +471,7 @@ def test_each_client_is_in_the_tier_the_re_tiering_decided():
                     "client_id", "tier_id"
                 )
             )
-            clients = list(Client.objects.all())
+            clients = list(generated_clients().all())
         for c in clients:
             segment = segments[c.pk]
             reached = [pk for floor, pk in floors if segment.average_aum_cny >= floor]
@@ -472,7 +492,7 @@ def test_maturities_risk_profiles_and_suitability():
 
     with tenant_context(tenant("demo-a")):
         holdings = list(Holding.objects.select_related("client", "product"))
-        clients = {c.pk: c for c in Client.objects.all()}
+        clients = {c.pk: c for c in generated_clients().all()}
         assessments = list(RiskAssessment.objects.all())
     live_term = [h for h in holdings if h.status == "active" and h.matures_on]
     assert live_term
@@ -510,11 +530,11 @@ def test_needs_events_held_away_ties_and_preferences():
 
     on = today("demo-a")
     with tenant_context(tenant("demo-a")):
-        clients = {c.pk: c for c in Client.objects.all()}
+        clients = {c.pk: c for c in generated_clients().all()}
         needs = list(Need.objects.all())
         events = list(LifeEvent.objects.all())
         away = list(HeldAwayAsset.objects.all())
-        ties = list(Relationship.objects.all())
+        ties = list(generated_ties())
     n = len(clients)
     assert 0.04 < len({x.client_id for x in needs}) / n < 0.18
     assert 0.01 < len({x.client_id for x in events}) / n < 0.1
@@ -551,7 +571,7 @@ def test_money_only_references_its_own_tenant():
                 assert rows.exists(), model
                 assert not rows.exclude(client__tenant_id=bank.pk).exists(), model
             assert not Relationship.objects.exclude(related__tenant_id=bank.pk).exists()
-            clients = Client.objects.all()
+            clients = generated_clients().all()
             assert not clients.filter(tier__isnull=False).exclude(tier__tenant_id=bank.pk).exists()
             referred = clients.filter(referrer__isnull=False)
             assert referred.exists()
@@ -567,13 +587,22 @@ def test_clients_loaded_without_money_get_the_same_money(monkeypatch):
     full = money_rows("demo-a")
     bank = tenant("demo-a")
     with tenant_context(bank):
+        # Needs the sales pipeline's demo opened by logging contacts are the users' own
+        # from then on: wiped here, nothing brings them back.
+        found_in_contacts = {
+            (external_id, kind)
+            for external_id, kinds in Interaction.objects.values_list(
+                "client__external_id", "needs_found"
+            )
+            for kind in kinds
+        }
         for model in (Holding, RiskAssessment, Need, LifeEvent, HeldAwayAsset, Relationship):
             model.objects.all().delete()
-        Client.objects.update(
+        generated_clients().update(
             risk_level="", risk_assessed_on=None, referrer=None, tier=None, aum_cny=0,
             preferred_channel="", preferred_contact_time="",
         )  # fmt: skip
-        kept = Client.objects.get(external_id=demo.external_id(5))
+        kept = generated_clients().get(external_id=demo.external_id(5))
         kept.risk_level, kept.risk_assessed_on = "C5", today() - datetime.timedelta(days=3)
         kept.preferred_channel = "visit"
         kept.save()
@@ -586,7 +615,11 @@ def test_clients_loaded_without_money_get_the_same_money(monkeypatch):
     assert again["away"] == full["away"]
     assert again["ties"] == full["ties"]
     assert again["needs"] == sorted(
-        [n for n in full["needs"] if n[0] != kept.external_id]
+        [
+            n
+            for n in full["needs"]
+            if n[0] != kept.external_id and (n[0], n[1]) not in found_in_contacts
+        ]
         + [(kept.external_id, "status", "用户自己记录的", today())]
     )
     assert again["risk"] == [r for r in full["risk"] if r[0] != kept.external_id]
@@ -605,14 +638,28 @@ def test_clients_loaded_without_money_get_the_same_money(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_queries_do_not_grow_with_the_clients():
+def test_queries_do_not_grow_with_the_clients(monkeypatch):
     seed(clients=0)
-    statements = []
+    statements: list[str] = []
+    pipeline_statements: list[str] = []
+    in_pipeline = []
 
     def count(execute, sql, params, many, context):
-        statements.append(sql)
+        (pipeline_statements if in_pipeline else statements).append(sql)
         return execute(sql, params, many, context)
 
+    # The sales pipeline's demo is built through the services, opportunity by
+    # opportunity: a fixed set per bank whatever the number of clients, counted apart.
+    pipeline_seed = seed_demo.sales_pipeline_demo.sales_pipeline_seed
+
+    def counted_pipeline_seed(**kwargs):
+        in_pipeline.append(True)
+        try:
+            return pipeline_seed(**kwargs)
+        finally:
+            in_pipeline.pop()
+
+    monkeypatch.setattr(seed_demo.sales_pipeline_demo, "sales_pipeline_seed", counted_pipeline_seed)
     # (Not CaptureQueriesContext: the command empties the query log after each block.)
     with connection.execute_wrapper(count):
         seed(clients=400)
@@ -622,6 +669,11 @@ def test_queries_do_not_grow_with_the_clients():
     # contact plans' (a history of interactions in bulk, then one nightly planning).
     # Two tenants × 400 clients: anything per client would be far above this.
     assert len(statements) < 400
+    assert pipeline_statements, "the pipeline demo ran"
+    with tenant_context(tenant("demo-a")):
+        opportunities = Opportunity.objects.exclude(source=Opportunity.Source.MATURITY).count()
+    # Its cost follows the (fixed) opportunities it builds, not the 400 clients.
+    assert len(pipeline_statements) < 2 * 400 * opportunities
 
 
 def test_insert_rows_refuses_to_leave_out_a_required_column():

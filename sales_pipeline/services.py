@@ -72,8 +72,11 @@ RM, titled with the product and the maturity date — and its step-1 ``StepEntry
 set-based statements, whatever the number of alerts; ``INSERT … ON CONFLICT (tenant,
 source_key) DO NOTHING`` on the opportunity's unique key makes a second run, or two
 racing runs, unable to add a second opportunity for the same alert. A cancelled or done
-alert gets none. Every statement is limited to ``current_tenant_id()`` (and on
-PostgreSQL by Row-Level Security).
+alert gets none. A third statement hands the opportunities still running (not lost,
+not celebrated) of clients whose owner RM changed — a reassignment, a core-banking
+sync — to the new owner RM; the credits of a sale already won stay with those who won
+it. Every statement is limited to ``current_tenant_id()`` (and on PostgreSQL by
+Row-Level Security).
 """
 
 from __future__ import annotations
@@ -1654,9 +1657,10 @@ def _execute(sql: str, params: dict[str, Any]) -> int:
 
 
 def maturity_opportunities_create(*, on: datetime.date) -> dict[str, int]:
-    """One opportunity per open maturity alert of the current bank without one (see the
-    module docstring), for business date ``on``: two statements, whatever the number of
-    alerts; a second run writes nothing. Returns the rows written per model."""
+    """One opportunity per open maturity alert of the current bank without one, and the
+    running opportunities handed to their client's owner RM (see the module docstring),
+    for business date ``on``: three statements, whatever the number of alerts; a second
+    run writes nothing. Returns the rows written per kind."""
     t = _tables()
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     title_limit = Opportunity._meta.get_field("title").max_length
@@ -1707,7 +1711,22 @@ def maturity_opportunities_create(*, on: datetime.date) -> dict[str, int]:
         """,  # noqa: S608  (as above)
         params,
     )
-    return {"opportunities": opportunities, "step_entries": entries}
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    reassigned = _execute(
+        f"""
+        UPDATE {t["opportunity"]} SET updated_at = %(now)s, owner_rm_id = (
+            SELECT c.owner_rm_id FROM {t["client"]} c
+            WHERE c.id = {t["opportunity"]}.client_id AND c.tenant_id = %(tenant)s)
+        WHERE tenant_id = %(tenant)s AND status <> %(lost)s AND completed_at IS NULL
+          AND EXISTS (
+            SELECT 1 FROM {t["client"]} c
+            WHERE c.id = {t["opportunity"]}.client_id AND c.tenant_id = %(tenant)s
+              AND c.owner_rm_id IS NOT NULL
+              AND c.owner_rm_id {distinct} {t["opportunity"]}.owner_rm_id)
+        """,  # noqa: S608  (as above)
+        {**params, "lost": Opportunity.Status.LOST.value},
+    )
+    return {"opportunities": opportunities, "step_entries": entries, "reassigned": reassigned}
 
 
 def maturity_opportunities_job(*, run_date: datetime.date) -> dict[str, int]:

@@ -12,11 +12,17 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from contact_plans.models import PlannedContact
-from customers.models import Tier
+from customers.models import Client, Tier
 from sales_pipeline import services
 from sales_pipeline.models import Opportunity, StepEntry
 from segmentation.models import ServiceStandard
-from tests.factories import ClientFactory, HoldingFactory, PlannedContactFactory, ProductFactory
+from tests.factories import (
+    ClientFactory,
+    HoldingFactory,
+    PlannedContactFactory,
+    ProductFactory,
+    StaffFactory,
+)
 from vipcrm import nightly
 from vipcrm.models import NightlyRun
 from vipcrm.tenancy import tenant_context
@@ -70,7 +76,7 @@ def test_the_job_runs_after_the_contact_planning():
 
 def test_a_maturity_alert_becomes_an_opportunity_at_step_1(bank_a):
     contact = alert(bank_a, matures_in=10)
-    assert run(bank_a) == {"opportunities": 1, "step_entries": 1}
+    assert run(bank_a) == {"opportunities": 1, "step_entries": 1, "reassigned": 0}
     (opportunity,) = opportunities(bank_a)
     with tenant_context(bank_a.tenant):
         entry = StepEntry.objects.get()
@@ -100,8 +106,8 @@ def test_repeated_runs_make_exactly_one_opportunity_per_alert(bank_a):
     first = run(bank_a)
     again = run(bank_a)
     later = run(bank_a, on=ON + DAY)
-    assert first == {"opportunities": 2, "step_entries": 2}
-    assert again == later == {"opportunities": 0, "step_entries": 0}
+    assert first == {"opportunities": 2, "step_entries": 2, "reassigned": 0}
+    assert again == later == {"opportunities": 0, "step_entries": 0, "reassigned": 0}
     assert len(opportunities(bank_a)) == 2
     with tenant_context(bank_a.tenant):
         assert StepEntry.objects.count() == 2
@@ -113,14 +119,14 @@ def test_an_opportunity_the_alert_already_has_is_kept(bank_a):
     run(bank_a)
     with tenant_context(bank_a.tenant):
         Opportunity.objects.update(status="lost", lost_reason="timing")
-    assert run(bank_a, on=ON + DAY) == {"opportunities": 0, "step_entries": 0}
+    assert run(bank_a, on=ON + DAY) == {"opportunities": 0, "step_entries": 0, "reassigned": 0}
     assert [o.source_key for o in opportunities(bank_a)] == [contact.source_key]
 
 
 @pytest.mark.parametrize("status", [S.CANCELLED, S.DONE])
 def test_a_closed_alert_makes_none(bank_a, status):
     alert(bank_a, status=status)
-    assert run(bank_a) == {"opportunities": 0, "step_entries": 0}
+    assert run(bank_a) == {"opportunities": 0, "step_entries": 0, "reassigned": 0}
     assert opportunities(bank_a) == []
 
 
@@ -147,11 +153,32 @@ def test_a_pool_client_and_an_unknown_amount(bank_a):
 def test_one_banks_run_never_touches_another_bank(bank_a, bank_b):
     alert(bank_a)
     theirs = alert(bank_b)
-    assert run(bank_a) == {"opportunities": 1, "step_entries": 1}
+    assert run(bank_a) == {"opportunities": 1, "step_entries": 1, "reassigned": 0}
     assert opportunities(bank_b) == []
-    assert run(bank_b) == {"opportunities": 1, "step_entries": 1}
+    assert run(bank_b) == {"opportunities": 1, "step_entries": 1, "reassigned": 0}
     assert [o.source_key for o in opportunities(bank_b)] == [theirs.source_key]
     assert len(opportunities(bank_a)) == 1
+
+
+def test_running_opportunities_follow_their_clients_new_owner(bank_a):
+    moved, kept, lost, pooled = (alert(bank_a) for _ in range(4))
+    run(bank_a)
+    new_rm = StaffFactory(tenant=bank_a.tenant, branch=bank_a.sub)
+    with tenant_context(bank_a.tenant):
+        by_client = {o.client_id: o for o in Opportunity.objects.all()}
+        Opportunity.objects.filter(pk=by_client[lost.client_id].pk).update(
+            status="lost", lost_reason="timing"
+        )
+        Client.objects.filter(pk__in=[moved.client_id, lost.client_id]).update(owner_rm=new_rm)
+        Client.objects.filter(pk=pooled.client_id).update(owner_rm=None)
+
+    assert run(bank_a, on=ON + DAY)["reassigned"] == 1
+    assert run(bank_a, on=ON + DAY)["reassigned"] == 0
+    owners = {o.client_id: o.owner_rm_id for o in opportunities(bank_a)}
+    assert owners[moved.client_id] == new_rm.pk
+    assert owners[kept.client_id] == bank_a.rm.pk
+    assert owners[lost.client_id] == bank_a.rm.pk  # a closed one keeps its history
+    assert owners[pooled.client_id] == bank_a.rm.pk  # released to the pool: kept until reassigned
 
 
 def test_the_cost_does_not_grow_with_the_alerts(bank_a, bank_b):
@@ -164,7 +191,7 @@ def test_the_cost_does_not_grow_with_the_alerts(bank_a, bank_b):
             made = services.maturity_opportunities_create(on=ON)
         counts[bank.tenant.slug] = len(queries)
         assert made["opportunities"] == made["step_entries"]
-    assert counts["bank-a"] == counts["bank-b"] == 2
+    assert counts["bank-a"] == counts["bank-b"] == 3
     assert len(opportunities(bank_b)) == 50
 
 
@@ -186,6 +213,6 @@ def test_the_night_flags_a_maturing_holding_once_with_a_contact_and_an_opportuni
         alerts = PlannedContact.objects.filter(reason=PlannedContact.Reason.MATURITY).count()
         opportunity = Opportunity.objects.select_related("planned_contact__holding").get()
     assert first["sales_pipeline.maturity"] == "done"
-    assert record.detail == {"opportunities": 1, "step_entries": 1}
+    assert record.detail == {"opportunities": 1, "step_entries": 1, "reassigned": 0}
     assert alerts == 1
     assert opportunity.planned_contact.holding.client_id == client.pk

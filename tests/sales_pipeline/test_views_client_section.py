@@ -169,7 +169,7 @@ def test_my_day_has_no_pipeline_panel_for_supervisors(login, english, bank_a, op
 
 
 def test_the_panel_costs_the_same_queries_for_few_or_many_opportunities(
-    login, bank_a, vip, django_assert_max_num_queries
+    login, english, bank_a, vip, django_assert_max_num_queries
 ):
     http = login(bank_a.rm)
     OpportunityFactory(tenant=bank_a.tenant, client=vip)

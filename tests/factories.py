@@ -20,6 +20,14 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from kpi.models import (
+    CoachingNote,
+    Complaint,
+    KpiSnapshot,
+    SatisfactionSurvey,
+    ScorecardWeights,
+    TimeLog,
+)
 from sales_pipeline.models import (
     Celebration,
     Opportunity,
@@ -429,3 +437,67 @@ class CelebrationFactory(TenantOwnedFactory):
         OpportunityFactory, tenant=factory.SelfAttribute("..tenant"), status="won", step=5
     )
     team_recognition = "感谢团队通力合作，顺利完成到期资金承接"
+
+
+class TimeLogFactory(TenantOwnedFactory):
+    class Meta:
+        model = TimeLog
+
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    date = datetime.date(2026, 11, 23)
+    kind = TimeLog.Kind.VIP_SERVICE
+    hours = Decimal("6.00")
+
+
+class SatisfactionSurveyFactory(TenantOwnedFactory):
+    class Meta:
+        model = SatisfactionSurvey
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    score = 5
+    surveyed_on = datetime.date(2026, 11, 20)
+
+
+class ComplaintFactory(TenantOwnedFactory):
+    class Meta:
+        model = Complaint
+
+    client = factory.SubFactory(ClientFactory, tenant=factory.SelfAttribute("..tenant"))
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    received_on = datetime.date(2026, 11, 18)
+    category = Complaint.Category.WAITING
+    description = "网点排队时间过长，理财经理未按约定时间接待"
+
+
+class CoachingNoteFactory(TenantOwnedFactory):
+    class Meta:
+        model = CoachingNote
+
+    rm = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    author = factory.SubFactory(
+        StaffFactory, tenant=factory.SelfAttribute("..tenant"), role=Role.SUPERVISOR
+    )
+    text = "本月联系计划执行率偏低，建议每周一上午集中安排到期客户回访"
+
+
+class ScorecardWeightsFactory(TenantOwnedFactory):
+    class Meta:
+        model = ScorecardWeights
+
+
+class KpiSnapshotFactory(TenantOwnedFactory):
+    class Meta:
+        model = KpiSnapshot
+
+    period = KpiSnapshot.Period.MONTH
+    period_start = datetime.date(2026, 11, 1)
+    period_end = datetime.date(2026, 11, 30)
+    as_of = datetime.date(2026, 11, 27)
+    scope = KpiSnapshot.Scope.RM
+    staff = factory.SubFactory(StaffFactory, tenant=factory.SelfAttribute("..tenant"))
+    branch = factory.LazyAttribute(lambda o: o.staff.branch if o.staff else None)
+    scope_key = factory.LazyAttribute(lambda o: f"rm:{o.staff.pk}" if o.staff else "tenant")
+    computed_at = factory.LazyFunction(
+        lambda: datetime.datetime(2026, 11, 28, 2, 0, tzinfo=datetime.UTC)
+    )

@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("segmentation.api_urls")),
     path("", include("contact_plans.api_urls")),
     path("", include("sales_pipeline.api_urls")),
+    path("", include("kpi.api_urls")),
 ]
 
 urlpatterns = [
@@ -34,6 +35,7 @@ urlpatterns = [
     path("segmentation/", include("segmentation.urls")),
     path("contacts/", include("contact_plans.urls")),
     path("pipeline/", include("sales_pipeline.urls")),
+    path("kpi/", include("kpi.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/v1/", include((api_v1, "api"))),

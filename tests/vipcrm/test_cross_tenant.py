@@ -9,6 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from contact_plans.models import CalendarFeed, ContactPlan, Interaction, PlannedContact
 from customers.models import Client, Holding, Product, Tier
+from kpi.models import CoachingNote, Complaint, KpiSnapshot, SatisfactionSurvey, TimeLog
 from sales_pipeline.models import Opportunity, Proposal
 from segmentation.models import (
     AumSnapshot,
@@ -25,21 +26,26 @@ from tests.factories import (
     CalendarFeedFactory,
     ClientFactory,
     ClientSegmentFactory,
+    CoachingNoteFactory,
+    ComplaintFactory,
     ContactPlanFactory,
     HoldingFactory,
     InteractionFactory,
+    KpiSnapshotFactory,
     NotificationFactory,
     OpportunityFactory,
     PlannedContactFactory,
     ProductFactory,
     ProposalFactory,
     RmCapacityFactory,
+    SatisfactionSurveyFactory,
     SavedSegmentFactory,
     ServiceStandardFactory,
     StaffFactory,
     TierChangeFactory,
     TierFactory,
     TierOverrideFactory,
+    TimeLogFactory,
 )
 from vipcrm.models import Branch, Notification, StaffProfile
 from vipcrm.services import api_token_create
@@ -78,6 +84,13 @@ FACTORIES = {
     CalendarFeed: lambda *, tenant, name: CalendarFeedFactory(tenant=tenant, staff__name=name),
     Opportunity: lambda *, tenant, name: OpportunityFactory(tenant=tenant, title=name),
     Proposal: lambda *, tenant, name: ProposalFactory(tenant=tenant, note=name),
+    TimeLog: lambda *, tenant, name: TimeLogFactory(tenant=tenant, staff__name=name),
+    SatisfactionSurvey: lambda *, tenant, name: SatisfactionSurveyFactory(
+        tenant=tenant, comment=name
+    ),
+    Complaint: lambda *, tenant, name: ComplaintFactory(tenant=tenant, description=name),
+    CoachingNote: lambda *, tenant, name: CoachingNoteFactory(tenant=tenant, text=name),
+    KpiSnapshot: lambda *, tenant, name: KpiSnapshotFactory(tenant=tenant, staff__name=name),
 }
 MARKER = "乙行机密"  # in the names of tenant B's objects; must never reach tenant A
 # The platform operator's admin is not a tenant route (tested in test_auth); the

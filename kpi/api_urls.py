@@ -1,0 +1,3 @@
+"""The KPI API routes under /api/v1/ (see ``kpi.api``)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""KPI pages: dashboards (see ``kpi.views.dashboards``)."""
+
+urlpatterns: list = []

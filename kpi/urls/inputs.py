@@ -1,0 +1,3 @@
+"""KPI pages: inputs (see ``kpi.views.inputs``)."""
+
+urlpatterns: list = []

@@ -695,12 +695,18 @@ def _reminders_send(t: dict, d: _Dialect, on: datetime.date, params: dict) -> tu
 # --- Shared checks -------------------------------------------------------------------------
 
 
-def _tenant_zone(tenant_id: int) -> ZoneInfo:
+def tenant_zone(tenant_id: int) -> ZoneInfo:
+    """The bank's time zone (``Tenant.time_zone``, Asia/Shanghai when unset)."""
     zone = Tenant.objects.filter(pk=tenant_id).values_list("time_zone", flat=True).first()
     return ZoneInfo(zone or "Asia/Shanghai")
 
 
-def _client_access(*, actor: Actor | None, client: Client) -> None:
+def tenant_today(tenant_id: int) -> datetime.date:
+    """Today in the bank's time zone."""
+    return timezone.localdate(timezone=tenant_zone(tenant_id))
+
+
+def client_access(*, actor: Actor | None, client: Client | None) -> None:
     """Raise ``Client.DoesNotExist`` unless ``actor`` may see ``client``: the same
     answer as for a client that does not exist (callers turn it into a 404).
 
@@ -736,7 +742,7 @@ def _contact_access(*, actor: Actor | None, planned_contact: PlannedContact) -> 
     if locked is None:
         raise PlannedContact.DoesNotExist("No such planned contact.")
     try:
-        _client_access(actor=actor, client=locked.client)
+        client_access(actor=actor, client=locked.client)
     except Client.DoesNotExist as error:
         raise PlannedContact.DoesNotExist("No such planned contact.") from error
     return locked
@@ -902,10 +908,10 @@ def interaction_log(
     planned contact (``follow_up:<interaction id>``, the next step as its note) for the
     owner RM; needs found are opened on the client when not already open. Audited.
     """
-    _client_access(actor=actor, client=client)
+    client_access(actor=actor, client=client)
     _write_check(actor)
     by = _staff_of(actor=actor, staff=staff)
-    zone = _tenant_zone(client.tenant_id)
+    zone = tenant_zone(client.tenant_id)
     today = timezone.localdate(timezone=zone)
     if occurred_at is not None and timezone.is_naive(occurred_at):
         occurred_at = timezone.make_aware(occurred_at, zone)
@@ -1050,10 +1056,6 @@ def _needs_open(
 # --- Planned contacts by hand -----------------------------------------------------------------
 
 
-def _today(tenant_id: int) -> datetime.date:
-    return timezone.localdate(timezone=_tenant_zone(tenant_id))
-
-
 @transaction.atomic
 def planned_contact_create(
     *,
@@ -1072,7 +1074,7 @@ def planned_contact_create(
     (cadence, maturity) or an unknown one, no due date or one in the past, an unknown
     channel, a note over 200 characters. Source ``manual:<uuid>``. Audited.
     """
-    _client_access(actor=actor, client=client)
+    client_access(actor=actor, client=client)
     _write_check(actor)
     note = (note or "").strip()
     errors: dict[str, Any] = {}
@@ -1080,7 +1082,7 @@ def planned_contact_create(
         errors["reason"] = _("Choose the reason for the contact.")
     if due_on is None:
         errors["due_on"] = _("Give the date the contact is due.")
-    elif due_on < _today(client.tenant_id):
+    elif due_on < tenant_today(client.tenant_id):
         errors["due_on"] = _("The due date cannot be in the past.")
     if channel and channel not in Channel.values:
         errors["channel"] = _("Unknown channel.")
@@ -1136,7 +1138,7 @@ def planned_contact_reschedule(
         errors["reason"] = _("The reason is too long (200 characters at most).")
     if due_on is None:
         errors["due_on"] = _("Give the new due date.")
-    elif due_on < _today(contact.tenant_id):
+    elif due_on < tenant_today(contact.tenant_id):
         errors["due_on"] = _("The new due date cannot be in the past.")
     if errors:
         raise ValidationError(errors)

@@ -87,7 +87,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import connection, models, transaction
@@ -98,7 +97,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from contact_plans.models import Interaction, PlannedContact
-from contact_plans.services import interaction_log, planned_contact_create
+from contact_plans.services import (
+    client_access,
+    interaction_log,
+    planned_contact_create,
+    tenant_today,
+    tenant_zone,
+)
 from customers.models import (
     Channel,
     Client,
@@ -108,7 +113,6 @@ from customers.models import (
     Product,
     Relationship,
 )
-from customers.selectors import client_list
 from customers.validators import mobile_error
 from sales_pipeline.models import (
     Celebration,
@@ -124,7 +128,7 @@ from sales_pipeline.models import (
 )
 from sales_pipeline.selectors import opportunity_list
 from vipcrm.audit import audit_record
-from vipcrm.models import Notification, StaffProfile, Tenant
+from vipcrm.models import Notification, StaffProfile
 from vipcrm.roles import Actor, Role
 from vipcrm.tenancy import current_tenant_id
 
@@ -171,32 +175,6 @@ class StepState:
 
 
 # --- Shared checks ---------------------------------------------------------------------------
-
-
-def _tenant_zone(tenant_id: int) -> ZoneInfo:
-    zone = Tenant.objects.filter(pk=tenant_id).values_list("time_zone", flat=True).first()
-    return ZoneInfo(zone or "Asia/Shanghai")
-
-
-def _today(tenant_id: int) -> datetime.date:
-    return timezone.localdate(timezone=_tenant_zone(tenant_id))
-
-
-def _client_access(*, actor: Actor | None, client: Client | None) -> None:
-    """Raise ``Client.DoesNotExist`` unless ``actor`` may see ``client`` (the same answer
-    as for a client that does not exist)."""
-    if (
-        actor is None
-        or client is None
-        or client.pk is None
-        or client.tenant_id != actor.tenant_id
-        or client.tenant_id != current_tenant_id()
-    ):
-        raise Client.DoesNotExist("No such client.")
-    if actor.is_integration:
-        return
-    if actor.staff is None or not client_list(actor=actor).filter(pk=client.pk).exists():
-        raise Client.DoesNotExist("No such client.")
 
 
 def _opportunity_locked(*, actor: Actor | None, opportunity: Opportunity | None) -> Opportunity:
@@ -688,7 +666,7 @@ def opportunity_create(
     opportunity of another client; a parent not won; a cross-sell without its parent.
     Audited.
     """
-    _client_access(actor=actor, client=client)
+    client_access(actor=actor, client=client)
     _writer_check(actor)
     title = _text(title)
     errors, amount, chosen_products, chosen_advisors = _opportunity_errors(
@@ -995,7 +973,9 @@ def proposal_create(
     clean = _lines_clean(lines, errors)
     _length_error(errors, "note", note, Proposal._meta.get_field("note").max_length)
     unsuitable = suitability_errors(
-        client=client, products=[product for product, _amount in clean], on=_today(client.tenant_id)
+        client=client,
+        products=[product for product, _amount in clean],
+        on=tenant_today(client.tenant_id),
     )
     if unsuitable:
         errors["suitability"] = unsuitable
@@ -1143,7 +1123,7 @@ def opportunity_win(
     if opportunity.status == Opportunity.Status.WON:
         raise ValidationError({STATE: _("The sale is already recorded.")})
     client = opportunity.client
-    today = _today(client.tenant_id)
+    today = tenant_today(client.tenant_id)
     won_on = won_on or today
     errors: dict[str, Any] = {}
     lines: list[ProposalLine] = []
@@ -1211,7 +1191,7 @@ def opportunity_win(
         now
         if won_on == today
         else datetime.datetime.combine(
-            won_on, datetime.time(12), tzinfo=_tenant_zone(client.tenant_id)
+            won_on, datetime.time(12), tzinfo=tenant_zone(client.tenant_id)
         )
     )
     _step_enter(opportunity, Step.FOLLOW_UP, by=_staff(actor), now=now)

@@ -3,21 +3,11 @@ language; registered with ``vipcrm.notifications`` from ``ContactPlansConfig.rea
 
 from __future__ import annotations
 
-import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils import formats
 from django.utils.translation import ngettext, pgettext
 
-
-def _amount(value: Any) -> str:
-    """``"1234567.5"`` as ``1,234,567.50`` (grouped in the reader's locale)."""
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        amount = Decimal("0.00")
-    return formats.number_format(amount, 2, use_l10n=True, force_grouping=True)
+from vipcrm.notifications import amount_text, day_text
 
 
 def render_maturity_reminders(params: dict[str, Any]) -> str:
@@ -32,12 +22,11 @@ def render_maturity_reminders(params: dict[str, Any]) -> str:
         "%(count)s holding maturing soon, ¥%(amount)s in total",
         "%(count)s holdings maturing soon, ¥%(amount)s in total",
         count,
-    ) % {"count": count, "amount": _amount(params.get("amount_cny") or 0)}
+    ) % {"count": count, "amount": amount_text(params.get("amount_cny") or 0)}
     if not params.get("date"):
         return text
-    day = datetime.date.fromisoformat(str(params["date"]))
     return pgettext("notification: date, then what happened", "%(date)s: %(changes)s") % {
-        "date": formats.date_format(day, "MONTH_DAY_FORMAT"),
+        "date": day_text(params["date"]),
         "changes": text,
     }
 

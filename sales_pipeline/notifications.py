@@ -3,20 +3,11 @@ language; registered with ``vipcrm.notifications`` from ``SalesPipelineConfig.re
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.utils import formats
 from django.utils.translation import gettext
 
-
-def _amount(value: Any) -> str:
-    """``"1234567.5"`` as ``1,234,567.50`` (grouped in the reader's locale)."""
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        amount = Decimal("0.00")
-    return formats.number_format(amount, 2, use_l10n=True, force_grouping=True)
+from vipcrm.notifications import amount_text
 
 
 def render_sale_celebrated(params: dict[str, Any]) -> str:
@@ -30,7 +21,7 @@ def render_sale_celebrated(params: dict[str, Any]) -> str:
     values = {
         "title": params.get("title") or "—",
         "client": params.get("client") or "—",
-        "amount": _amount(params.get("amount_cny") or 0),
+        "amount": amount_text(params.get("amount_cny") or 0),
         "by": params.get("by") or gettext("Your team"),
     }
     return (

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db.models import QuerySet
@@ -60,10 +61,20 @@ def _count(params: dict, key: str) -> int:
     return max(int(value), 0)
 
 
-def _day(value: Any) -> str:
+def day_text(value: Any) -> str:
     """``2026-11-27`` as the reader's month and day (11月27日, November 27)."""
     day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
     return formats.date_format(day, "MONTH_DAY_FORMAT")
+
+
+def amount_text(value: Any) -> str:
+    """``"1234567.5"`` as ``1,234,567.50`` (grouped in the reader's locale); what is not
+    a number reads ``0.00``."""
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        amount = Decimal("0.00")
+    return formats.number_format(amount, 2, use_l10n=True, force_grouping=True)
 
 
 def render_tier_changes(params: dict[str, Any]) -> str:
@@ -95,7 +106,7 @@ def render_tier_changes(params: dict[str, Any]) -> str:
     if not params.get("date"):
         return gettext("Tier changes in your book: %(changes)s") % {"changes": changes}
     return pgettext("notification: date, then what happened", "%(date)s: %(changes)s") % {
-        "date": _day(params["date"]),
+        "date": day_text(params["date"]),
         "changes": changes,
     }
 

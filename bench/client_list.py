@@ -33,77 +33,31 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
-import secrets
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
 from _common import (
-    PYTHON,
     ROOT,
+    bank_create,
+    client_count,
+    clients_insert,
+    collectstatic,
     database_prepare,
     database_urls,
     django_env,
+    django_setup,
     migrate,
-    neutral_columns,
+    percentile,
     pg_connect,
+    production_env,
 )
 
 SLUG = "bench-list"
-CITIES = 10
-SUBS_PER_CITY = 3
-RMS_PER_BRANCH = 38  # 40 branches × 38 = 1,520 RMs, ~658 clients each for a million
+LOGINS = {"list.rm": "RM0000", "list.supervisor": "SV00", "list.head": "HO01"}
 TARGET_MS = 100
-TIERS = (  # as the demo's (customers/demo.py): code, name, rank, AUM floor
-    ("potential", "潜力客户", 1, 200_000),
-    ("gold", "金卡", 2, 500_000),
-    ("diamond", "钻石", 3, 5_000_000),
-    ("private", "私人银行", 4, 10_000_000),
-)
-SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
-    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛"
-)
-GIVEN = (
-    "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂英华玉萍红建国志晓东海鹏斌辉飞宇浩凯婷雪琳晨"
-    "欣怡佳慧颖倩婧梅莉燕玲丹阳博文鑫彬俊帆昊然轩睿泽宁婉瑶琪悦诗雨梓涵子思梦瑞嘉家天宏振德成"
-)
-OCCUPATIONS = ("企业主", "企业高管", "医生", "教师", "律师", "公务员", "自由职业", "退休")
-
-
-# --- Django, in this process ------------------------------------------------------------
-
-
-def production_env(var_dir: str) -> dict:
-    """Production settings (``DEBUG`` off), without TLS in front (loopback only)."""
-    return {
-        "DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "testserver",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "VIPCRM_VAR_DIR": var_dir,
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-def collectstatic(env: dict) -> None:
-    """Production settings serve static files through their manifest: build it."""
-    subprocess.run(
-        [PYTHON, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-    )
-
-
-def django_setup(env: dict) -> None:
-    """Django in this process, as the application role (Row-Level Security forced)."""
-    os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 # --- Seeding ----------------------------------------------------------------------------
@@ -125,203 +79,9 @@ def bank_find(clients: int) -> Bank | None:
     if tenant is None:
         return None
     users = {u.username: u for u in User.objects.filter(tenant=tenant)}
-    if len(users) < 3 or _client_count(tenant.pk) != clients:
+    if len(users) < 3 or client_count(tenant.pk) != clients:
         return None
     return Bank(tenant.pk, users["list.rm"], users["list.supervisor"], users["list.head"], clients)
-
-
-def _client_count(tenant_id: int) -> int:
-    from customers.models import Client
-    from vipcrm.tenancy import tenant_context
-
-    with tenant_context(tenant_id):
-        return Client.objects.count()
-
-
-def bank_create() -> tuple[int, dict]:
-    """The bank's tenant, branches, staff, logins and tiers, through the ORM."""
-    from customers.models import Tier
-    from vipcrm.models import Branch, StaffProfile, Tenant, User
-    from vipcrm.roles import Role
-    from vipcrm.tenancy import tenant_context
-
-    old = Tenant.objects.filter(slug=SLUG).first()
-    if old is not None:  # another size, or a partial seed: set it aside (not deleted)
-        old.slug = f"{SLUG}-old-{old.pk}"
-        old.save(update_fields=["slug"])
-        for user in User.objects.filter(tenant=old):
-            user.username = f"{user.username}.old{old.pk}"
-            user.save(update_fields=["username"])
-    tenant = Tenant.objects.create(name="列表基准银行", slug=SLUG)
-    with tenant_context(tenant):
-        head_office = Branch.objects.create(code="HQ", name="总行")
-        cities, branches = [], []
-        for c in range(1, CITIES + 1):
-            city = Branch.objects.create(code=f"C{c:02d}", name=f"第{c}分行", parent=head_office)
-            cities.append(city)
-            branches.append(city)
-            for s in range(1, SUBS_PER_CITY + 1):
-                branches.append(
-                    Branch.objects.create(
-                        code=f"C{c:02d}S{s}", name=f"第{c}分行第{s}支行", parent=city
-                    )
-                )
-        staff = []
-        for b, branch in enumerate(branches):
-            for r in range(RMS_PER_BRANCH):
-                staff.append(
-                    StaffProfile(
-                        code=f"RM{b:02d}{r:02d}",
-                        name=SURNAMES[(b * 7 + r) % len(SURNAMES)]
-                        + GIVEN[(b + r * 3) % len(GIVEN)],
-                        branch=branch,
-                        role=Role.RM,
-                    )
-                )
-        for c, city in enumerate(cities):
-            staff.append(
-                StaffProfile(code=f"AD{c:02d}", name=f"顾问{c}", branch=city, role=Role.ADVISOR)
-            )
-            staff.append(
-                StaffProfile(code=f"SV{c:02d}", name=f"主管{c}", branch=city, role=Role.SUPERVISOR)
-            )
-        staff.append(
-            StaffProfile(code="HO01", name="总行管理员", branch=head_office, role=Role.HEAD_OFFICE)
-        )
-        StaffProfile.objects.bulk_create(staff)
-        for code, name, rank, floor in TIERS:
-            Tier.objects.create(code=code, name=name, rank=rank, aum_floor=floor)
-        logins = {"list.rm": "RM0000", "list.supervisor": "SV00", "list.head": "HO01"}
-        for username, code in logins.items():
-            user = User.objects.create_user(username=username, tenant=tenant)
-            StaffProfile.objects.filter(code=code).update(user=user)
-        rms = list(
-            StaffProfile.objects.filter(role=Role.RM)
-            .order_by("code")
-            .values_list("pk", "branch_id")
-        )
-        advisors = list(
-            StaffProfile.objects.filter(role=Role.ADVISOR)
-            .order_by("code")
-            .values_list("pk", flat=True)
-        )
-        tiers = dict(Tier.objects.values_list("code", "pk"))
-    return tenant.pk, {"rms": rms, "advisors": advisors, "tiers": tiers}
-
-
-def _sql_text_array(items) -> str:
-    return "(ARRAY[" + ", ".join(f"'{item}'" for item in items) + "])"
-
-
-def clients_insert(owner_url: str, tenant_id: int, clients: int, refs: dict) -> None:
-    """N clients and their teams in set-based SQL, as the schema owner."""
-    rms, advisors, tiers = refs["rms"], refs["advisors"], refs["tiers"]
-    tenant_id = int(tenant_id)  # interpolated: the SQL's % are modulo, not parameters
-    conn = pg_connect(owner_url)
-    with conn, conn.cursor() as cursor:
-        cursor.execute("SELECT set_config('app.tenant_id', %s, false)", [str(tenant_id)])
-        cursor.execute(
-            "CREATE TEMP TABLE rm_map (idx int PRIMARY KEY, staff_id bigint, branch_id bigint)"
-        )
-        cursor.execute(
-            "INSERT INTO rm_map SELECT (ordinality - 1)::int, s, b FROM "
-            "unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS t(s, b)",
-            [[pk for pk, _ in rms], [branch for _, branch in rms]],
-        )
-        surnames = _sql_text_array(SURNAMES)
-        given = _sql_text_array(GIVEN)
-        occupations = _sql_text_array(OCCUPATIONS)
-        n_rms = len(rms)
-        # NOT NULL columns added to the model since (Django keeps defaults in Python).
-        listed = {
-            "tenant_id", "created_at", "updated_at", "external_id", "name", "gender",
-            "birth_date", "id_number", "mobile", "email", "occupation", "is_entrepreneur",
-            "risk_level", "risk_assessed_on", "preferred_channel", "preferred_contact_time",
-            "is_confidential", "aum_cny", "branch_id", "owner_rm_id", "tier_id",
-        }  # fmt: skip
-        extra = neutral_columns(cursor, "customers_client", listed)
-        extra_columns = "".join(f", {column}" for column in extra)
-        extra_values = "".join(f", {value}" for value in extra.values())
-        # AUM: a Pareto tail from 30,000 CNY (P(AUM > x) = 30,000 / x), capped at 800
-        # million: ~85 % below the first tier's floor, then ~9 % potential, ~5.4 % gold,
-        # ~0.3 % diamond, ~0.3 % private banking.
-        uniform = f"({_h('i', 5)} / 2147483648.0)"
-        aum = f"round(least(30000 / (1 - {uniform}), 800000000)::numeric, 2)"
-        tier = (
-            f"CASE WHEN a.aum >= 10000000 THEN {tiers['private']} "
-            f"WHEN a.aum >= 5000000 THEN {tiers['diamond']} "
-            f"WHEN a.aum >= 500000 THEN {tiers['gold']} "
-            f"WHEN a.aum >= 200000 THEN {tiers['potential']} END"
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO customers_client (
-                tenant_id, created_at, updated_at, external_id, name, gender, birth_date,
-                id_number, mobile, email, occupation, is_entrepreneur, risk_level,
-                risk_assessed_on, preferred_channel, preferred_contact_time, is_confidential,
-                aum_cny, branch_id, owner_rm_id, tier_id{extra_columns})
-            SELECT {tenant_id}, now(), now(), a.external_id, a.name, a.gender, a.birth,
-                '110105' || to_char(a.birth, 'YYYYMMDD') || lpad((i % 1000)::text, 3, '0')
-                    || (i % 10)::text,
-                a.mobile, 'c' || i || '@mail.example.cn',
-                {occupations}[1 + {_h("i", 6)} % {len(OCCUPATIONS)}],
-                {_h("i", 7)} % 4 = 0,
-                CASE WHEN {_h("i", 8)} % 10 = 0 THEN '' ELSE 'C' || (1 + i % 5) END,
-                CASE WHEN {_h("i", 8)} % 10 = 0 THEN NULL
-                     ELSE current_date - ({_h("i", 9)} % 730)::int END,
-                '', '', {_h("i", 10)} % 50 = 0, a.aum, m.branch_id, m.staff_id, {tier}
-                {extra_values}
-            FROM (
-                SELECT i, 'C' || lpad(i::text, 10, '0') AS external_id,
-                    {surnames}[1 + {_h("i", 1)} % {len(SURNAMES)}]
-                        || {given}[1 + {_h("i", 2)} % {len(GIVEN)}]
-                        || CASE WHEN {_h("i", 3)} % 3 > 0
-                           THEN {given}[1 + {_h("i", 4)} % {len(GIVEN)}] ELSE '' END AS name,
-                    CASE WHEN i % 2 = 0 THEN 'M' ELSE 'F' END AS gender,
-                    DATE '1950-01-01' + ({_h("i", 11)} % 18000)::int AS birth,
-                    '1' || (3 + {_h("i", 12)} % 7)::text
-                        || lpad(({_h("i", 13)} % 1000000000)::text, 9, '0') AS mobile,
-                    {aum} AS aum
-                FROM generate_series(1, {int(clients)}) AS i
-            ) a
-            JOIN rm_map m ON m.idx = a.i % {n_rms}
-            """
-        )
-        # The team: a secondary RM of the same branch on 10 % of the clients, an advisor
-        # of the city on 5 %.
-        cursor.execute(
-            f"""
-            INSERT INTO customers_clientteammember (
-                tenant_id, created_at, updated_at, client_id, staff_id, role, credit_share)
-            SELECT {tenant_id}, now(), now(), c.id, m2.staff_id, 'secondary_rm', 30
-            FROM customers_client c
-            JOIN rm_map m ON m.staff_id = c.owner_rm_id
-            JOIN rm_map m2 ON m2.idx = (m.idx / {RMS_PER_BRANCH}) * {RMS_PER_BRANCH}
-                + (m.idx % {RMS_PER_BRANCH} + 1) % {RMS_PER_BRANCH}
-            WHERE c.tenant_id = {tenant_id} AND {_h("c.id", 14)} % 10 = 0
-            """
-        )
-        cursor.execute(
-            f"""
-            INSERT INTO customers_clientteammember (
-                tenant_id, created_at, updated_at, client_id, staff_id, role, credit_share)
-            SELECT {tenant_id}, now(), now(), c.id,
-                ({_bigint_array(advisors)})[1 + (m.idx / {RMS_PER_BRANCH * (SUBS_PER_CITY + 1)})],
-                'advisor', 0
-            FROM customers_client c JOIN rm_map m ON m.staff_id = c.owner_rm_id
-            WHERE c.tenant_id = {tenant_id} AND {_h("c.id", 15)} % 20 = 0
-            """
-        )
-    conn.close()
-
-
-def _h(column: str, salt: int) -> str:
-    """SQL for a repeatable pseudo-random integer in 0 … 2³¹ of ``column`` and ``salt``."""
-    return f"(hashint8({column} * 16 + {salt})::bigint & 2147483647)"
-
-
-def _bigint_array(values) -> str:
-    return "ARRAY[" + ", ".join(str(int(v)) for v in values) + "]::bigint[]"
 
 
 def analyze(owner_url: str) -> None:
@@ -341,7 +101,7 @@ def analyze(owner_url: str) -> None:
 
 def bank_seed(owner_url: str, clients: int) -> Bank:
     started = time.monotonic()
-    tenant_id, refs = bank_create()
+    tenant_id, refs = bank_create(SLUG, "列表基准银行", LOGINS)
     clients_insert(owner_url, tenant_id, clients, refs)
     analyze(owner_url)
     bank = bank_find(clients)
@@ -424,12 +184,11 @@ def measure(user, case: Case, requests: int) -> dict:
         get()
         times.append((time.perf_counter() - started) * 1000)
         cpu.append((time.process_time() - started_cpu) * 1000)
-    times.sort()
     return {
         "rows": len(ROW.findall(response.content)),
         "queries": len(queries),
         "median": statistics.median(times),
-        "p95": times[max(0, math.ceil(0.95 * len(times)) - 1)],
+        "p95": percentile(times, 0.95),
         "cpu": statistics.median(cpu),
     }
 

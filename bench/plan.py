@@ -34,10 +34,17 @@ import datetime
 import os
 import sys
 import time
-import urllib.parse
 from decimal import Decimal
 
-from _common import ROOT, Owner, database_prepare, django_env, migrate, pg_connect
+from _common import (
+    ROOT,
+    Owner,
+    database_prepare,
+    django_env,
+    migrate,
+    pg_connect,
+    with_database,
+)
 
 DATABASE = "vipcrm_plan_bench"
 DEFAULT_APP_URL = f"postgres://vipcrm_app@127.0.0.1:5432/{DATABASE}"
@@ -76,12 +83,6 @@ TABLES = (
     "segmentation_clientsegment",
     "segmentation_servicestandard",
 )
-
-
-def with_database(url: str) -> str:
-    """``url`` pointing at the bench database (same server and role)."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{DATABASE}"))
 
 
 def database_drop(owner_url: str) -> None:
@@ -332,8 +333,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.clients < 1:
         sys.exit("--clients must be at least 1.")
-    app_url = with_database(os.environ.get("DATABASE_URL", DEFAULT_APP_URL))
-    owner_url = with_database(os.environ.get("DATABASE_OWNER_URL", DEFAULT_OWNER_URL))
+    app_url = with_database(os.environ.get("DATABASE_URL", DEFAULT_APP_URL), DATABASE)
+    owner_url = with_database(os.environ.get("DATABASE_OWNER_URL", DEFAULT_OWNER_URL), DATABASE)
     if not app_url.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/plan.py needs PostgreSQL: set DATABASE_URL and DATABASE_OWNER_URL.")
 

@@ -41,7 +41,7 @@ import urllib.parse
 from decimal import Decimal
 from pathlib import Path
 
-from _common import Owner
+from _common import Owner, bulk_load, vacuum_analyze, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -59,12 +59,6 @@ TIERS = (  # the spec's demo defaults
     ("diamond", "钻石", 3, "5000000", 45, 30, 6, "4"),
     ("private", "私人银行", 4, "10000000", 30, 30, 12, "8"),
 )
-
-
-def with_database(url: str) -> str:
-    """``url`` pointing at the bench database (same server and role)."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{DATABASE}"))
 
 
 def pg_connect(url: str, dbname: str | None = None):
@@ -367,48 +361,6 @@ def snapshots_generate(owner: Owner, *, clients: int, first_day: datetime.date, 
             )
 
 
-@contextlib.contextmanager
-def bulk_load(owner: Owner, table: str):
-    """Load ``table`` without its secondary indexes, unique and foreign-key constraints,
-    then rebuild exactly those (same names and definitions): one sort per index instead
-    of 90 million insertions, one join per foreign key instead of a trigger per row."""
-    constraints = owner.run(
-        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-        "WHERE conrelid = %(table)s::regclass AND contype IN ('u', 'f') ORDER BY contype DESC",
-        {"table": table},
-    )
-    indexes = owner.run(
-        """
-        SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x
-        JOIN pg_class i ON i.oid = x.indexrelid
-        WHERE x.indrelid = %(table)s::regclass AND NOT x.indisprimary
-          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
-        """,
-        {"table": table},
-    )
-    for name, _ in constraints:
-        owner.run(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-    for name, _ in indexes:
-        owner.run(f'DROP INDEX "{name}"')
-    try:
-        yield
-    finally:
-        owner.run("SET maintenance_work_mem = '512MB'")
-        for _, definition in indexes:
-            owner.run(definition)
-        for name, definition in reversed(constraints):
-            owner.run(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-        owner.run("RESET maintenance_work_mem")
-
-
-def vacuum_analyze(owner: Owner, tables: tuple[str, ...]) -> float:
-    """What autovacuum would have done by the next night (it may be off on this server)."""
-    started = time.monotonic()
-    for table in tables:
-        owner.run(f"VACUUM (ANALYZE) {table}")
-    return time.monotonic() - started
-
-
 TABLES = (
     "customers_client",
     "customers_holding",
@@ -530,8 +482,8 @@ def main() -> int:
     if args.clients < 1 or args.days < 2:
         sys.exit("--clients must be at least 1 and --days at least 2.")
 
-    app_url = with_database(os.environ.get("DATABASE_URL", DEFAULT_APP_URL))
-    owner_url = with_database(os.environ.get("DATABASE_OWNER_URL", DEFAULT_OWNER_URL))
+    app_url = with_database(os.environ.get("DATABASE_URL", DEFAULT_APP_URL), DATABASE)
+    owner_url = with_database(os.environ.get("DATABASE_OWNER_URL", DEFAULT_OWNER_URL), DATABASE)
     if not app_url.startswith(("postgres://", "postgresql://")):
         sys.exit("bench/retier.py needs PostgreSQL: set DATABASE_URL and DATABASE_OWNER_URL.")
 

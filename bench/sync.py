@@ -26,13 +26,11 @@ import http.client
 import io
 import json
 import os
-import secrets
-import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,12 +41,13 @@ from _common import (
     database_prepare,
     database_urls,
     django_env,
+    free_port,
+    gunicorn,
     migrate,
     neutral_columns,
     pg_connect,
 )
 
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 BATCH = 5000
 HOLDINGS_PER_CLIENT = 3
 BRANCHES = [f"BR{i:02d}" for i in range(1, 11)]
@@ -127,52 +126,6 @@ def tenant_and_token_create(env: dict) -> tuple[int, str]:
         text=True,
     ).stdout.split()
     return int(out[-2]), out[-1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def gunicorn(env: dict, *, workers: int, port: int, log: Path) -> Iterator[None]:
-    env = {
-        **env,
-        "DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [
-                GUNICORN,
-                "vipcrm.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(workers),
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "1",
-                "--keep-alive",
-                "30",
-                "--timeout",
-                "300",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            yield
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
 
 
 class StatisticsKeeper(threading.Thread):

@@ -7,27 +7,11 @@ naming the filter; no value, however extreme, reaches the database unchecked.
 
 from __future__ import annotations
 
-import datetime
-
 import django_filters
-from django.utils import timezone
 
 from contact_plans.models import Interaction, PlannedContact
 from customers.models import Channel
-from vipcrm.filters import ClientRowFilterSet
-
-
-def local_day_start(day: datetime.date) -> datetime.datetime | None:
-    """Midnight starting ``day`` in the current time zone; None when it cannot be
-    expressed in UTC (the first or last day of the calendar)."""
-    start = datetime.datetime.combine(
-        day, datetime.time.min, tzinfo=timezone.get_current_timezone()
-    )
-    try:
-        start.astimezone(datetime.UTC)
-    except OverflowError:
-        return None
-    return start
+from vipcrm.filters import ClientRowFilterSet, LocalDayFilter
 
 
 class ContactPlanFilterSet(ClientRowFilterSet):
@@ -74,12 +58,14 @@ class InteractionFilter(ContactPlanFilterSet):
     external_id = django_filters.CharFilter(
         help_text="The id given by the system that logged it (call centre, mobile app)."
     )
-    occurred_from = django_filters.DateFilter(
-        method="filter_occurred_from",
+    occurred_from = LocalDayFilter(
+        field_name="occurred_at",
+        since=True,
         help_text="Occurred on or after this day (the bank's local time, Asia/Shanghai).",
     )
-    occurred_to = django_filters.DateFilter(
-        method="filter_occurred_to",
+    occurred_to = LocalDayFilter(
+        field_name="occurred_at",
+        since=False,
         help_text="Occurred on or before this day (the bank's local time, Asia/Shanghai).",
     )
 
@@ -96,14 +82,3 @@ class InteractionFilter(ContactPlanFilterSet):
             "occurred_from",
             "occurred_to",
         ]
-
-    # Local days become a range on the timestamp itself, so the index on it serves.
-    def filter_occurred_from(self, queryset, name, value: datetime.date):
-        start = local_day_start(value)
-        return queryset if start is None else queryset.filter(occurred_at__gte=start)
-
-    def filter_occurred_to(self, queryset, name, value: datetime.date):
-        if value >= datetime.date.max:
-            return queryset
-        end = local_day_start(value + datetime.timedelta(days=1))
-        return queryset if end is None else queryset.filter(occurred_at__lt=end)

@@ -9,33 +9,10 @@ the filter.
 
 from __future__ import annotations
 
-import datetime
-
 import django_filters
 
-from contact_plans.filters import local_day_start
 from sales_pipeline.models import Opportunity, Step
-from vipcrm.filters import ClientRowFilterSet
-
-
-class LocalDayFilter(django_filters.DateFilter):
-    """A day of the bank's calendar, as a bound on a timestamp: ``since`` keeps what
-    happened on or after it, otherwise what happened on or before it (inclusive)."""
-
-    def __init__(self, *, since: bool, **kwargs):
-        self.since = since
-        super().__init__(**kwargs)
-
-    def filter(self, qs, value: datetime.date | None):
-        if value is None:
-            return qs
-        if self.since:
-            start = local_day_start(value)
-            return qs if start is None else qs.filter(**{f"{self.field_name}__gte": start})
-        if value >= datetime.date.max:
-            return qs
-        end = local_day_start(value + datetime.timedelta(days=1))
-        return qs if end is None else qs.filter(**{f"{self.field_name}__lt": end})
+from vipcrm.filters import ClientRowFilterSet, LocalDayFilter
 
 
 class OpportunityFilter(ClientRowFilterSet):

@@ -1,4 +1,5 @@
-"""API filters shared by every app: ``updated_since`` and the platform's lists."""
+"""API filters shared by every app: ``updated_since``, the bank's local days and the
+platform's lists."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime
 
 import django_filters
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from vipcrm.models import Branch, StaffProfile
@@ -33,6 +35,40 @@ class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
 
 class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = BoundedIsoDateTimeField
+
+
+def local_day_start(day: datetime.date) -> datetime.datetime | None:
+    """Midnight starting ``day`` in the current time zone; None when it cannot be
+    expressed in UTC (the first or last day of the calendar)."""
+    start = datetime.datetime.combine(
+        day, datetime.time.min, tzinfo=timezone.get_current_timezone()
+    )
+    try:
+        start.astimezone(datetime.UTC)
+    except OverflowError:
+        return None
+    return start
+
+
+class LocalDayFilter(django_filters.DateFilter):
+    """A day of the bank's calendar, as a bound on a timestamp: ``since`` keeps what
+    happened on or after it, otherwise what happened on or before it (inclusive). The
+    day becomes a range on the timestamp itself, so the index on it serves."""
+
+    def __init__(self, *, since: bool, **kwargs):
+        self.since = since
+        super().__init__(**kwargs)
+
+    def filter(self, qs, value: datetime.date | None):
+        if value is None:
+            return qs
+        if self.since:
+            start = local_day_start(value)
+            return qs if start is None else qs.filter(**{f"{self.field_name}__gte": start})
+        if value >= datetime.date.max:
+            return qs
+        end = local_day_start(value + datetime.timedelta(days=1))
+        return qs if end is None else qs.filter(**{f"{self.field_name}__lt": end})
 
 
 class UpdatedSinceFilterSet(django_filters.FilterSet):

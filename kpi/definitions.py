@@ -4,17 +4,23 @@ This is the one list the snapshot job (``kpi.services``) computes, the dashboard
 show and the exports write; a metric's ``formula`` is what the pages print beside it.
 
 Periods are calendar months, quarters and years in the bank's time zone (default
-Asia/Shanghai): a timestamp belongs to the period of its local date. "The book" of an
-RM is the clients they own when the snapshot is computed; a branch's figures are those
-of the clients homed in the branch and its sub-branches (the RM figures of its staff
-for what only staff have: time, tool use, teamwork); the bank's, all clients.
+Asia/Shanghai): a timestamp belongs to the period of its local date. The figures run
+to "the figures' date": the period's last day once it is over, the day of the snapshot
+while it runs — "the period's last day" below is then that day. "The book" of an RM is
+the clients they own when the snapshot is computed; a branch's figures are those of the
+clients homed in the branch and its sub-branches (the sums of its RMs for what belongs
+to staff rather than clients: time, sale credits, tool use, teamwork, the effective
+service ratio); the bank's, all clients and all RMs. The capacity figures (unqualified,
+near-threshold, effective service ratio) describe the book as it stands when the
+snapshot is computed.
 
 Scoring (RM and branch scopes), each scored metric 0–100:
 
 - ``percent``: the value itself (a share in percent), capped to 0–100;
 - ``target``: value / target × 100, capped to 0–100;
-- ``rank``: by position among the bank's RMs (branches among branches) for the same
-  period — best 100, worst 0, ties share the better position, alone 100;
+- ``rank``: by position among the bank's RMs (a branch among the branches with the same
+  parent) for the same period — best 100, worst 0, ties share the better position,
+  alone 100;
 - ``inverse_rank``: as ``rank``, lower being better;
 - ``satisfaction``: (average score − 1) / 4 × 100, no surveys → not scored.
 
@@ -113,7 +119,8 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "maturity_matured_cny", _("Matured (CNY)"), RESULTS, MONEY,
         _("Amount of the book's maturity alerts whose maturity date is in the period and at "
-          "least 30 days before the figures' date."),
+          "least 30 days before the figures' date (an alert without an amount in CNY, or "
+          "whose holding now matures on another date, is left out)."),
         drill="maturities",
     ),
     Metric(
@@ -126,19 +133,21 @@ METRICS: tuple[Metric, ...] = (
     # --- Process -------------------------------------------------------------------------
     Metric(
         "adherence_pct", _("Plan adherence (%)"), PROCESS, PERCENT,
-        _("Planned contacts assigned to the RM, due in the period and not cancelled, that "
-          "were done by their due date, over all of them."),
+        _("Planned contacts assigned to the RM, due in the period (while it runs: up to the "
+          "day before the figures' date) and not cancelled, that were done by their due "
+          "date, over all of them."),
         "percent", drill="contacts_due",
     ),
     Metric(
         "coverage_pct", _("Coverage (%)"), PROCESS, PERCENT,
-        _("VIP clients of the book with an interaction within their tier's contact cadence "
-          "before the period's last day, over the VIP clients of the book."),
+        _("VIP clients of the book on the period's last day with an interaction within "
+          "their tier's contact cadence up to that day, over those VIP clients."),
         "percent", drill="uncovered_clients",
     ),
     Metric(
         "overdue_count", _("Overdue contacts"), PROCESS, COUNT,
-        _("Open planned contacts assigned to the RM due before the figures' date."),
+        _("Planned contacts assigned to the RM, due before the figures' date and still open "
+          "on it (not done by its end; cancelled ones excepted)."),
         "inverse_rank", drill="overdue_contacts",
     ),
     Metric(
@@ -208,8 +217,8 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "plans_updated", _("Plans updated"), TOOL_USE, COUNT,
-        _("Planned contacts the RM made, rescheduled or cancelled by hand in the period "
-          "(from the audit log)."),
+        _("Changes the RM made by hand to planned contacts in the period: each contact made, "
+          "each rescheduling and each cancellation counts once (from the audit log)."),
         "rank",
     ),
     Metric(
@@ -230,8 +239,8 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "joint_sales", _("Joint sales"), TEAMWORK, COUNT,
-        _("Sales won in the period with an advisor on the opportunity or a secondary RM "
-          "credited."),
+        _("Opportunities of the RM won in the period with an advisor on the opportunity or "
+          "a secondary RM credited."),
         "rank", drill="won_sales",
     ),
     # --- Client feedback -----------------------------------------------------------------
@@ -301,7 +310,8 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "effective_service_ratio_pct", _("Effective service ratio (%)"), CAPACITY, PERCENT,
         _("The book weighted by the tiers' book weights, over the RM's capacity (own, or the "
-          "bank's default), on the figures' date: above 100% overloaded, below 70% room."),
+          "bank's default), on the figures' date: above 100% overloaded, below 70% room (a "
+          "branch: its RMs' weighted books over their capacities)."),
     ),
 )  # fmt: skip
 

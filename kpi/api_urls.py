@@ -1,3 +1,10 @@
 """The KPI API routes under /api/v1/ (see ``kpi.api``)."""
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from kpi import api
+
+router = SimpleRouter(trailing_slash=True)
+router.register("kpi-snapshots", api.KpiSnapshotViewSet, basename="kpi-snapshot")
+
+urlpatterns = [*router.urls]

@@ -16,7 +16,6 @@ from sales_pipeline import board, services
 from sales_pipeline.board import BoardFilters
 from sales_pipeline.models import Opportunity
 from tests.factories import (
-    ClientFactory,
     FxRateFactory,
     HeldAwayAssetFactory,
     HoldingFactory,
@@ -35,11 +34,6 @@ pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 Status = PlannedContact.Status
-
-
-@pytest.fixture
-def vip(bank_a):
-    return ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub, owner_rm=bank_a.rm)
 
 
 def contact(bank, client, status=Status.PLANNED, **kwargs) -> PlannedContact:

@@ -5,7 +5,6 @@ refused; an opportunity out of the actor's sight — another RM's book, another 
 
 from __future__ import annotations
 
-import datetime
 from decimal import Decimal
 
 import pytest
@@ -18,10 +17,9 @@ from sales_pipeline.models import Opportunity, StepEntry
 from tests.factories import (
     ClientFactory,
     ClientTeamMemberFactory,
-    OpportunityFactory,
     PlannedContactFactory,
-    StepEntryFactory,
 )
+from tests.sales_pipeline.builders import opportunity_at, vip_client
 from vipcrm.models import AuditEntry
 from vipcrm.roles import Actor
 from vipcrm.tenancy import tenant_context
@@ -58,22 +56,9 @@ WRITES = {
 @pytest.fixture
 def opportunity(bank_a) -> Opportunity:
     """R1's client's opportunity at step 1, whose contact is planned."""
-    client = ClientFactory(
-        tenant=bank_a.tenant,
-        branch=bank_a.sub,
-        owner_rm=bank_a.rm,
-        risk_level="C3",
-        risk_assessed_on=timezone.localdate(),
-    )
+    client = vip_client(bank_a, risk_assessed_on=timezone.localdate())
     contact = PlannedContactFactory(tenant=bank_a.tenant, client=client)
-    opportunity = OpportunityFactory(
-        tenant=bank_a.tenant,
-        client=client,
-        planned_contact=contact,
-        step_entered_at=timezone.now() - datetime.timedelta(hours=1),
-    )
-    StepEntryFactory(tenant=bank_a.tenant, opportunity=opportunity)
-    return opportunity
+    return opportunity_at(bank_a, client, planned_contact=contact)
 
 
 def write_token(bank, scopes) -> Actor:

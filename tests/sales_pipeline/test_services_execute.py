@@ -8,7 +8,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from contact_plans.models import PlannedContact
@@ -23,10 +22,10 @@ from tests.factories import (
     ProposalFactory,
     ProposalLineFactory,
     StaffFactory,
-    StepEntryFactory,
 )
+from tests.sales_pipeline.builders import call, opportunity_at, refused, vip_client
 from vipcrm.models import AuditEntry
-from vipcrm.roles import Actor, Role
+from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
@@ -41,31 +40,14 @@ def today() -> datetime.date:
 
 @pytest.fixture
 def vip(bank_a) -> Client:
-    return ClientFactory(
-        tenant=bank_a.tenant,
-        branch=bank_a.sub,
-        owner_rm=bank_a.rm,
-        risk_level="C3",
-        risk_assessed_on=today() - DAY * 100,
-    )
-
-
-@pytest.fixture
-def rm(bank_a) -> Actor:
-    return Actor.for_staff(bank_a.rm)
+    """Assessed C3 100 days ago, as the proposals below say."""
+    return vip_client(bank_a, risk_assessed_on=today() - DAY * 100)
 
 
 @pytest.fixture
 def opportunity(bank_a, vip) -> Opportunity:
     """At step 3 since an hour ago."""
-    opportunity = OpportunityFactory(
-        tenant=bank_a.tenant,
-        client=vip,
-        step=3,
-        step_entered_at=timezone.now() - datetime.timedelta(hours=1),
-    )
-    StepEntryFactory(tenant=bank_a.tenant, opportunity=opportunity, step=3)
-    return opportunity
+    return opportunity_at(bank_a, vip, 3)
 
 
 def product(bank, category=C.WEALTH_MANAGEMENT, risk="R2", name=None) -> Product:
@@ -86,17 +68,6 @@ def proposal_of(bank, opportunity, *lines: tuple[Product, str]) -> Proposal:
             tenant=bank.tenant, proposal=proposal, product=item, amount_cny=Decimal(amount)
         )
     return proposal
-
-
-def call(bank, service, **kwargs):
-    with tenant_context(bank.tenant):
-        return service(**kwargs)
-
-
-def refused(bank, service, **kwargs) -> dict:
-    with pytest.raises(ValidationError) as caught:
-        call(bank, service, **kwargs)
-    return caught.value.message_dict
 
 
 def state(bank) -> tuple:

@@ -8,7 +8,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone, translation
 
 from contact_plans.models import Interaction, PlannedContact
@@ -26,13 +25,12 @@ from tests.factories import (
     ClientFactory,
     ClientTeamMemberFactory,
     OpportunityAdvisorFactory,
-    OpportunityFactory,
     PlannedContactFactory,
     ProductFactory,
     ProposalFactory,
     SaleCreditFactory,
-    StepEntryFactory,
 )
+from tests.sales_pipeline.builders import call, opportunity_at, refused, vip_client
 from vipcrm.models import AuditEntry, Notification
 from vipcrm.notifications import notification_text
 from vipcrm.roles import Actor
@@ -46,36 +44,12 @@ S = PlannedContact.Status
 
 @pytest.fixture
 def vip(bank_a) -> Client:
-    return ClientFactory(
-        tenant=bank_a.tenant,
-        name="王芳",
-        branch=bank_a.sub,
-        owner_rm=bank_a.rm,
-        risk_level="C3",
-        risk_assessed_on=timezone.localdate() - DAY * 30,
-    )
-
-
-@pytest.fixture
-def rm(bank_a) -> Actor:
-    return Actor.for_staff(bank_a.rm)
-
-
-def at_step(bank, client, step: int, **kwargs) -> Opportunity:
-    opportunity = OpportunityFactory(
-        tenant=bank.tenant,
-        client=client,
-        step=step,
-        step_entered_at=timezone.now() - datetime.timedelta(hours=1),
-        **kwargs,
-    )
-    StepEntryFactory(tenant=bank.tenant, opportunity=opportunity, step=step)
-    return opportunity
+    return vip_client(bank_a, name="王芳")
 
 
 def won(bank, client, step: int = 4, **kwargs) -> Opportunity:
     """A won opportunity at ``step``: credited to the owner, with its check-ins."""
-    opportunity = at_step(
+    opportunity = opportunity_at(
         bank,
         client,
         step,
@@ -97,17 +71,6 @@ def won(bank, client, step: int = 4, **kwargs) -> Opportunity:
             source_date=timezone.localdate() - DAY,
         )
     return opportunity
-
-
-def call(bank, service, **kwargs):
-    with tenant_context(bank.tenant):
-        return service(**kwargs)
-
-
-def refused(bank, service, **kwargs) -> dict:
-    with pytest.raises(ValidationError) as caught:
-        call(bank, service, **kwargs)
-    return caught.value.message_dict
 
 
 def state(bank) -> tuple:
@@ -133,7 +96,7 @@ def state(bank) -> tuple:
 
 @pytest.mark.parametrize("step", [1, 2, 3])
 def test_an_opportunity_is_lost_at_any_step_with_its_reason(bank_a, vip, rm, step):
-    opportunity = at_step(bank_a, vip, step)
+    opportunity = opportunity_at(bank_a, vip, step)
     lost = call(
         bank_a,
         services.opportunity_lose,
@@ -165,7 +128,7 @@ def test_an_opportunity_is_lost_at_any_step_with_its_reason(bank_a, vip, rm, ste
     ],
 )
 def test_a_loss_needs_a_known_reason_and_a_note_for_other(bank_a, vip, rm, reason, note, field):
-    opportunity = at_step(bank_a, vip, 2)
+    opportunity = opportunity_at(bank_a, vip, 2)
     before = state(bank_a)
     errors = refused(
         bank_a,
@@ -180,7 +143,7 @@ def test_a_loss_needs_a_known_reason_and_a_note_for_other(bank_a, vip, rm, reaso
 
 
 def test_other_with_a_note_is_accepted(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_at(bank_a, vip, 1)
     lost = call(
         bank_a,
         services.opportunity_lose,
@@ -224,7 +187,7 @@ def test_a_sale_cancelled_after_the_win_withdraws_the_credits_and_the_check_ins(
 @pytest.mark.parametrize("closed", ["lost", "celebrated"])
 def test_a_closed_opportunity_cannot_be_lost(bank_a, vip, rm, closed):
     if closed == "lost":
-        opportunity = at_step(bank_a, vip, 2, status="lost", lost_reason="timing")
+        opportunity = opportunity_at(bank_a, vip, 2, status="lost", lost_reason="timing")
     else:
         opportunity = won(bank_a, vip, step=5, completed_at=timezone.now())
     before = state(bank_a)
@@ -322,7 +285,7 @@ def test_a_cross_sell_opens_a_new_opportunity_from_the_won_one(bank_a, vip, rm, 
 
 
 def test_a_cross_sell_needs_a_won_opportunity(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_at(bank_a, vip, 3)
     before = state(bank_a)
     errors = refused(
         bank_a, services.cross_sell_create, actor=rm, opportunity=opportunity, title="保险"
@@ -446,7 +409,7 @@ def test_a_referral_of_someone_already_a_client_is_refused(bank_a, vip, rm):
 
 
 def test_a_referral_needs_a_won_opportunity(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 2)
+    opportunity = opportunity_at(bank_a, vip, 2)
     errors = refused(
         bank_a, services.referral_create, actor=rm, opportunity=opportunity, name="李强"
     )

@@ -26,8 +26,8 @@ from tests.factories import (
     OpportunityFactory,
     PlannedContactFactory,
     ProductFactory,
-    StepEntryFactory,
 )
+from tests.sales_pipeline.builders import call, opportunity_through, refused
 from vipcrm.models import AuditEntry
 from vipcrm.roles import Actor
 from vipcrm.tenancy import tenant_context
@@ -36,55 +36,6 @@ pytestmark = pytest.mark.django_db
 
 DAY = datetime.timedelta(days=1)
 S = PlannedContact.Status
-
-
-@pytest.fixture
-def vip(bank_a):
-    return ClientFactory(
-        tenant=bank_a.tenant,
-        branch=bank_a.sub,
-        owner_rm=bank_a.rm,
-        risk_level="C3",
-        risk_assessed_on=timezone.localdate() - DAY * 30,
-    )
-
-
-@pytest.fixture
-def rm(bank_a) -> Actor:
-    return Actor.for_staff(bank_a.rm)
-
-
-def at_step(bank, client, step: int, **kwargs) -> Opportunity:
-    """An opportunity at ``step`` with the history of the steps before it, entered a
-    day apart and ending an hour ago."""
-    now = timezone.now()
-    entered = [now - DAY * (step - n) - datetime.timedelta(hours=1) for n in range(1, step + 1)]
-    opportunity = OpportunityFactory(
-        tenant=bank.tenant, client=client, step=step, step_entered_at=entered[-1], **kwargs
-    )
-    with tenant_context(bank.tenant):
-        Opportunity.objects.filter(pk=opportunity.pk).update(created_at=entered[0])
-        opportunity.refresh_from_db()
-    for n in range(1, step + 1):
-        StepEntryFactory(
-            tenant=bank.tenant,
-            opportunity=opportunity,
-            step=n,
-            entered_at=entered[n - 1],
-            left_at=entered[n] if n < step else None,
-        )
-    return opportunity
-
-
-def call(bank, service, **kwargs):
-    with tenant_context(bank.tenant):
-        return service(**kwargs)
-
-
-def refused(bank, service, **kwargs) -> dict:
-    with pytest.raises(ValidationError) as caught:
-        call(bank, service, **kwargs)
-    return caught.value.message_dict
 
 
 def state(bank) -> tuple:
@@ -265,7 +216,7 @@ def test_an_edit_changes_what_differs_and_is_audited(bank_a, vip, rm):
     [("life_event", "life_event"), ("campaign", "campaign"), ("walk_in", "follow_up")],
 )
 def test_step_1_plans_the_contact_with_the_reason_of_the_source(bank_a, vip, rm, source, reason):
-    opportunity = at_step(bank_a, vip, 1, source=source)
+    opportunity = opportunity_through(bank_a, vip, 1, source=source)
     due = timezone.localdate() + DAY * 3
     contact = call(
         bank_a,
@@ -282,7 +233,7 @@ def test_step_1_plans_the_contact_with_the_reason_of_the_source(bank_a, vip, rm,
 
 
 def test_a_second_contact_is_refused_while_the_first_is_open(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1)
     call(
         bank_a,
         services.opportunity_plan_contact,
@@ -303,7 +254,7 @@ def test_a_second_contact_is_refused_while_the_first_is_open(bank_a, vip, rm):
 
 
 def test_a_contact_in_the_past_is_refused_by_the_contact_plan(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1)
     errors = refused(
         bank_a,
         services.opportunity_plan_contact,
@@ -315,7 +266,7 @@ def test_a_contact_in_the_past_is_refused_by_the_contact_plan(bank_a, vip, rm):
 
 
 def test_1_to_2_needs_a_planned_contact(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1)
     before = state(bank_a)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=2
@@ -326,7 +277,7 @@ def test_1_to_2_needs_a_planned_contact(bank_a, vip, rm):
 
 def test_1_to_2_refuses_a_cancelled_contact(bank_a, vip, rm):
     contact = PlannedContactFactory(tenant=bank_a.tenant, client=vip, status=S.CANCELLED)
-    opportunity = at_step(bank_a, vip, 1, planned_contact=contact)
+    opportunity = opportunity_through(bank_a, vip, 1, planned_contact=contact)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=2
     )
@@ -336,7 +287,7 @@ def test_1_to_2_refuses_a_cancelled_contact(bank_a, vip, rm):
 @pytest.mark.parametrize("status", [S.PLANNED, S.OVERDUE, S.DONE])
 def test_1_to_2_with_a_contact_planned_or_done(bank_a, vip, rm, status):
     contact = PlannedContactFactory(tenant=bank_a.tenant, client=vip, status=status)
-    opportunity = at_step(bank_a, vip, 1, planned_contact=contact)
+    opportunity = opportunity_through(bank_a, vip, 1, planned_contact=contact)
     moved = call(bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=2)
     steps = history(bank_a, opportunity)
     assert moved.step == 2
@@ -350,7 +301,7 @@ def test_1_to_2_with_a_contact_planned_or_done(bank_a, vip, rm, status):
 
 def test_step_2_logs_the_contact_answering_the_planned_one(bank_a, vip, rm):
     contact = PlannedContactFactory(tenant=bank_a.tenant, client=vip)
-    opportunity = at_step(bank_a, vip, 2, planned_contact=contact)
+    opportunity = opportunity_through(bank_a, vip, 2, planned_contact=contact)
     interaction = call(
         bank_a,
         services.opportunity_log_contact,
@@ -371,7 +322,7 @@ def test_step_2_logs_the_contact_answering_the_planned_one(bank_a, vip, rm):
 
 
 def test_the_needs_are_assessed_at_step_2_only(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1)
     errors = refused(
         bank_a,
         services.opportunity_log_contact,
@@ -386,7 +337,7 @@ def test_the_needs_are_assessed_at_step_2_only(bank_a, vip, rm):
 
 
 def test_a_bad_contact_is_refused_by_the_contact_log_and_nothing_is_linked(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 2)
+    opportunity = opportunity_through(bank_a, vip, 2)
     before = state(bank_a)
     errors = refused(
         bank_a,
@@ -404,7 +355,7 @@ def test_a_bad_contact_is_refused_by_the_contact_log_and_nothing_is_linked(bank_
 
 def test_2_to_3_needs_an_interaction_with_needs(bank_a, vip, rm):
     silent = InteractionFactory(tenant=bank_a.tenant, client=vip, staff=bank_a.rm)
-    opportunity = at_step(bank_a, vip, 2, interaction=silent)
+    opportunity = opportunity_through(bank_a, vip, 2, interaction=silent)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=3
     )
@@ -417,13 +368,13 @@ def test_2_to_3_with_the_linked_interaction(bank_a, vip, rm):
     found = InteractionFactory(
         tenant=bank_a.tenant, client=vip, staff=bank_a.rm, needs_found=["growth"]
     )
-    opportunity = at_step(bank_a, vip, 2, interaction=found)
+    opportunity = opportunity_through(bank_a, vip, 2, interaction=found)
     moved = call(bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=3)
     assert (moved.step, moved.interaction_id) == (3, found.pk)
 
 
 def test_2_to_3_finds_the_latest_interaction_logged_since_the_opening(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 2)
+    opportunity = opportunity_through(bank_a, vip, 2)
     older = InteractionFactory(
         tenant=bank_a.tenant, client=vip, staff=bank_a.rm, needs_found=["growth"]
     )
@@ -449,7 +400,7 @@ def test_2_to_3_finds_the_latest_interaction_logged_since_the_opening(bank_a, vi
 
 
 def test_3_to_4_is_the_win_not_a_move(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=4
     )
@@ -470,7 +421,7 @@ def check_in(bank, opportunity, days: int, status=S.PLANNED) -> PlannedContact:
 
 
 def test_4_to_5_waits_for_every_check_in(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 4, status="won")
+    opportunity = opportunity_through(bank_a, vip, 4, status="won")
     first = check_in(bank_a, opportunity, 7, S.DONE)
     second = check_in(bank_a, opportunity, 30, S.OVERDUE)
     errors = refused(
@@ -485,7 +436,7 @@ def test_4_to_5_waits_for_every_check_in(bank_a, vip, rm):
 
 
 def test_a_cancelled_check_in_does_not_count(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 4, status="won")
+    opportunity = opportunity_through(bank_a, vip, 4, status="won")
     check_in(bank_a, opportunity, 7, S.DONE)
     check_in(bank_a, opportunity, 30, S.CANCELLED)
     moved = call(bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=5)
@@ -493,10 +444,10 @@ def test_a_cancelled_check_in_does_not_count(bank_a, vip, rm):
 
 
 def test_4_to_5_needs_at_least_one_check_in(bank_a, vip, rm):
-    opportunity = at_step(bank_a, vip, 4, status="won")
+    opportunity = opportunity_through(bank_a, vip, 4, status="won")
     check_in(bank_a, opportunity, 7, S.CANCELLED)
     # Another opportunity's check-in of the same client is not this one's.
-    other = at_step(bank_a, vip, 4, status="won")
+    other = opportunity_through(bank_a, vip, 4, status="won")
     check_in(bank_a, other, 7, S.DONE)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=5
@@ -521,7 +472,7 @@ def test_4_to_5_needs_at_least_one_check_in(bank_a, vip, rm):
 )
 def test_skips_and_moves_back_are_refused(bank_a, vip, rm, step, to_step, message):
     done = PlannedContactFactory(tenant=bank_a.tenant, client=vip, status=S.DONE)
-    opportunity = at_step(bank_a, vip, step, planned_contact=done)
+    opportunity = opportunity_through(bank_a, vip, step, planned_contact=done)
     before = state(bank_a)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=to_step
@@ -534,7 +485,7 @@ def test_skips_and_moves_back_are_refused(bank_a, vip, rm, step, to_step, messag
 def test_a_closed_opportunity_does_not_move(bank_a, vip, rm, closed):
     if closed.get("completed_at"):
         closed = {**closed, "completed_at": timezone.now()}
-    opportunity = at_step(bank_a, vip, 5 if "completed_at" in closed else 2, **closed)
+    opportunity = opportunity_through(bank_a, vip, 5 if "completed_at" in closed else 2, **closed)
     errors = refused(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=6
     )
@@ -547,7 +498,7 @@ def test_a_closed_opportunity_does_not_move(bank_a, vip, rm, closed):
 
 def test_a_move_from_a_step_the_opportunity_has_left_is_a_conflict(bank_a, vip, rm):
     done = PlannedContactFactory(tenant=bank_a.tenant, client=vip, status=S.DONE)
-    opportunity = at_step(bank_a, vip, 1, planned_contact=done)
+    opportunity = opportunity_through(bank_a, vip, 1, planned_contact=done)
     call(bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=2)
     before = state(bank_a)
     with pytest.raises(services.StepConflict) as caught:
@@ -566,7 +517,7 @@ def test_a_move_from_a_step_the_opportunity_has_left_is_a_conflict(bank_a, vip, 
 
 def test_a_move_with_the_current_step_as_from_step_goes_through(bank_a, vip, rm):
     done = PlannedContactFactory(tenant=bank_a.tenant, client=vip, status=S.DONE)
-    opportunity = at_step(bank_a, vip, 1, planned_contact=done)
+    opportunity = opportunity_through(bank_a, vip, 1, planned_contact=done)
     moved = call(
         bank_a, services.opportunity_move, actor=rm, opportunity=opportunity, to_step=2, from_step=1
     )
@@ -581,7 +532,7 @@ def test_a_move_with_the_current_step_as_from_step_goes_through(bank_a, vip, rm)
 
 def test_the_checklist_shows_each_steps_time_and_rule(bank_a, vip, rm):
     contact = PlannedContactFactory(tenant=bank_a.tenant, client=vip, status=S.DONE)
-    opportunity = at_step(bank_a, vip, 3, planned_contact=contact)
+    opportunity = opportunity_through(bank_a, vip, 3, planned_contact=contact)
     with tenant_context(bank_a.tenant):
         checklist = services.opportunity_checklist(opportunity=opportunity)
     assert [(s.step, s.status, s.days_in_step) for s in checklist] == [
@@ -598,8 +549,8 @@ def test_the_checklist_shows_each_steps_time_and_rule(bank_a, vip, rm):
 
 
 def test_the_checklist_costs_the_same_whatever_the_history(bank_a, vip, rm):
-    short = at_step(bank_a, vip, 1)
-    long = at_step(bank_a, vip, 5, status="won")
+    short = opportunity_through(bank_a, vip, 1)
+    long = opportunity_through(bank_a, vip, 5, status="won")
     for days in (7, 30):
         check_in(bank_a, long, days, S.DONE)
     counts = []

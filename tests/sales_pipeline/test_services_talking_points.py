@@ -27,11 +27,6 @@ def english():
         yield
 
 
-@pytest.fixture
-def vip(bank_a):
-    return ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub, owner_rm=bank_a.rm)
-
-
 def test_the_source_is_registered():
     assert opportunity_talking_points in talking_point_sources()
 

@@ -19,11 +19,10 @@ from tests.factories import (
     ClientFactory,
     ClientTeamMemberFactory,
     InteractionFactory,
-    OpportunityFactory,
     PlannedContactFactory,
-    StepEntryFactory,
     TierFactory,
 )
+from tests.sales_pipeline.builders import opportunity_at
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
@@ -48,12 +47,7 @@ def client_of(bank, *, owner=None, branch=None, **kwargs):
 
 def opportunity(bank, client, *, step=1, days=2, **kwargs) -> Opportunity:
     """An opportunity at ``step``, in it for ``days`` days, with its step entry."""
-    entered = timezone.now() - DAY * days
-    created = OpportunityFactory(
-        tenant=bank.tenant, client=client, step=step, step_entered_at=entered, **kwargs
-    )
-    StepEntryFactory(tenant=bank.tenant, opportunity=created, step=step, entered_at=entered)
-    return created
+    return opportunity_at(bank, client, step, entered_ago=DAY * days, **kwargs)
 
 
 def planned(bank, opportunity) -> PlannedContact:

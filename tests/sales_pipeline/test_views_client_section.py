@@ -20,6 +20,7 @@ from tests.factories import (
     OpportunityFactory,
     PlannedContactFactory,
 )
+from tests.sales_pipeline.builders import vip_client
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +39,7 @@ def detail_url(client) -> str:
 
 @pytest.fixture
 def vip(bank_a):
-    return ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub, owner_rm=bank_a.rm, name="林晓")
+    return vip_client(bank_a, name="林晓")
 
 
 @pytest.fixture

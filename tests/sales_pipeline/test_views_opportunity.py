@@ -32,6 +32,7 @@ from tests.factories import (
     StepEntryFactory,
     TierFactory,
 )
+from tests.sales_pipeline.builders import opportunity_at, vip_client
 from vipcrm.models import AuditEntry
 from vipcrm.tenancy import tenant_context
 
@@ -64,27 +65,23 @@ def page_of(opportunity) -> str:
 
 @pytest.fixture
 def vip(bank_a):
-    return ClientFactory(
-        tenant=bank_a.tenant,
-        branch=bank_a.sub,
-        owner_rm=bank_a.rm,
+    return vip_client(
+        bank_a,
         name="李海燕",
         tier=TierFactory(tenant=bank_a.tenant, name="私人银行"),
-        risk_level="C3",
         risk_assessed_on=timezone.localdate() - DAY * 40,
     )
 
 
 @pytest.fixture
 def opportunity(bank_a, vip):
-    entered = timezone.now() - DAY * 3
-    created = OpportunityFactory(
-        tenant=bank_a.tenant,
-        client=vip,
+    created = opportunity_at(
+        bank_a,
+        vip,
+        entered_ago=DAY * 3,
         title="大额存单到期转理财",
         source=Opportunity.Source.MATURITY,
         expected_amount_cny=Decimal("1200000"),
-        step_entered_at=entered,
         holding=HoldingFactory(
             tenant=bank_a.tenant,
             client=vip,
@@ -92,7 +89,6 @@ def opportunity(bank_a, vip):
             matures_on=timezone.localdate() + DAY * 20,
         ),
     )
-    StepEntryFactory(tenant=bank_a.tenant, opportunity=created, step=1, entered_at=entered)
     OpportunityProductFactory(
         tenant=bank_a.tenant, opportunity=created, product__name="稳健增利180天"
     )

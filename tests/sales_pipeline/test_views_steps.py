@@ -26,13 +26,12 @@ from tests.factories import (
     ClientFactory,
     HeldAwayAssetFactory,
     HoldingFactory,
-    OpportunityFactory,
     PlannedContactFactory,
     ProductFactory,
     ProposalFactory,
     ProposalLineFactory,
-    StepEntryFactory,
 )
+from tests.sales_pipeline.builders import opportunity_through, vip_client
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
@@ -48,26 +47,6 @@ def today() -> datetime.date:
     return timezone.localdate()
 
 
-def at_step(bank, client, step: int, **kwargs) -> Opportunity:
-    """An opportunity at ``step`` with the entries of the steps before it."""
-    now = timezone.now()
-    opportunity = OpportunityFactory(
-        tenant=bank.tenant, client=client, step=step, step_entered_at=now - DAY, **kwargs
-    )
-    with tenant_context(bank.tenant):
-        Opportunity.objects.filter(pk=opportunity.pk).update(created_at=now - DAY * (step + 1))
-        opportunity.refresh_from_db()
-    for n in range(1, step + 1):
-        StepEntryFactory(
-            tenant=bank.tenant,
-            opportunity=opportunity,
-            step=n,
-            entered_at=now - DAY * (step - n + 1),
-            left_at=now - DAY * (step - n) if n < step else None,
-        )
-    return opportunity
-
-
 def reload(bank, opportunity) -> Opportunity:
     with tenant_context(bank.tenant):
         return Opportunity.objects.get(pk=opportunity.pk)
@@ -75,12 +54,9 @@ def reload(bank, opportunity) -> Opportunity:
 
 @pytest.fixture
 def vip(bank_a):
-    return ClientFactory(
-        tenant=bank_a.tenant,
-        branch=bank_a.sub,
-        owner_rm=bank_a.rm,
+    return vip_client(
+        bank_a,
         name="陈静",
-        risk_level="C3",
         risk_assessed_on=today() - DAY * 40,
         preferred_channel="wechat",
     )
@@ -108,7 +84,7 @@ def products(bank_a):
 
 
 def test_step_1_plans_the_contact_and_links_it(login, english, bank_a, vip):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1, entered_ago=DAY)
     http = login(bank_a.rm)
     due = today() + DAY * 3
     response = http.post(
@@ -135,7 +111,7 @@ def test_step_1_plans_the_contact_and_links_it(login, english, bank_a, vip):
     ],
 )
 def test_step_1_refuses_a_bad_plan_and_writes_nothing(login, english, bank_a, vip, data, message):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1, entered_ago=DAY)
     response = login(bank_a.rm).post(url("plan", opportunity), data)
     assert response.status_code == 400
     assert response.context["plan_form"].errors
@@ -146,7 +122,7 @@ def test_step_1_refuses_a_bad_plan_and_writes_nothing(login, english, bank_a, vi
 
 
 def test_step_1_refuses_a_second_plan_while_one_is_open(login, english, bank_a, vip):
-    opportunity = at_step(bank_a, vip, 1)
+    opportunity = opportunity_through(bank_a, vip, 1, entered_ago=DAY)
     http = login(bank_a.rm)
     http.post(url("plan", opportunity), {"due_on": (today() + DAY).isoformat()})
     again = http.post(url("plan", opportunity), {"due_on": (today() + DAY * 2).isoformat()})
@@ -159,7 +135,7 @@ def test_step_1_refuses_a_second_plan_while_one_is_open(login, english, bank_a, 
 def test_the_work_of_another_step_is_refused_with_its_reason_on_the_page(
     login, english, bank_a, vip
 ):
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     http = login(bank_a.rm)
     plan = http.post(url("plan", opportunity), {"due_on": (today() + DAY).isoformat()})
     assert plan.status_code == 400
@@ -188,7 +164,7 @@ def test_step_2_logs_the_contact_with_needs_and_answers_the_planned_one(
         due_on=today(),
         assigned_to=bank_a.rm,
     )
-    opportunity = at_step(bank_a, vip, 2, planned_contact=contact)
+    opportunity = opportunity_through(bank_a, vip, 2, entered_ago=DAY, planned_contact=contact)
     http = login(bank_a.rm)
     form = http.get(url("opportunity", opportunity))
     assert form.context["contact_form"]["channel"].value() == "wechat"  # the preferred one
@@ -225,7 +201,7 @@ def test_step_2_logs_the_contact_with_needs_and_answers_the_planned_one(
     ],
 )
 def test_step_2_refuses_a_bad_contact_and_writes_nothing(login, bank_a, vip, data):
-    opportunity = at_step(bank_a, vip, 2)
+    opportunity = opportunity_through(bank_a, vip, 2, entered_ago=DAY)
     response = login(bank_a.rm).post(url("contact", opportunity), data)
     assert response.status_code == 400
     assert response.context["contact_form"].errors
@@ -257,7 +233,7 @@ def test_step_3_shows_suitability_and_the_allocation_beside_the_proposed_mix(
         tenant=bank_a.tenant, client=vip, product=products["deposit"], balance=Decimal("600000")
     )
     HeldAwayAssetFactory(tenant=bank_a.tenant, client=vip, amount_cny=Decimal("400000"))
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     proposal = ProposalFactory(tenant=bank_a.tenant, opportunity=opportunity)
     ProposalLineFactory(
         tenant=bank_a.tenant, proposal=proposal, product=products["wealth"], amount_cny="500000"
@@ -280,7 +256,7 @@ def test_step_3_shows_suitability_and_the_allocation_beside_the_proposed_mix(
 def test_step_3_saves_a_proposal_then_records_the_sale_with_its_recording_reference(
     login, english, bank_a, vip, products
 ):
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     http = login(bank_a.rm)
     proposed = http.post(
         url("proposal", opportunity),
@@ -335,7 +311,7 @@ def test_step_3_saves_a_proposal_then_records_the_sale_with_its_recording_refere
 def test_step_3_refuses_a_bad_proposal_and_writes_nothing(
     login, english, bank_a, vip, products, lines, message
 ):
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     data = proposal_data(*((products.get(name, name), amount) for name, amount in lines))
     response = login(bank_a.rm).post(url("proposal", opportunity), data)
     assert response.status_code == 400
@@ -346,7 +322,7 @@ def test_step_3_refuses_a_bad_proposal_and_writes_nothing(
 
 def test_step_3_refuses_another_banks_product(login, bank_a, bank_b, vip):
     foreign = ProductFactory(tenant=bank_b.tenant, name="乙行理财")
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     response = login(bank_a.rm).post(url("proposal", opportunity), proposal_data((foreign, "1000")))
     assert response.status_code == 400
     assert "乙行理财" not in response.content.decode()
@@ -369,7 +345,7 @@ def test_step_3_refuses_a_proposal_without_a_valid_assessment(
             risk_level="" if assessed is None else "C3",
             risk_assessed_on=None if assessed is None else today() - DAY * assessed,
         )
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     http = login(bank_a.rm)
     assert notice in http.get(url("opportunity", opportunity)).content.decode()
     response = http.post(url("proposal", opportunity), proposal_data((products["deposit"], "100")))
@@ -382,7 +358,7 @@ def test_step_3_refuses_a_proposal_without_a_valid_assessment(
 def test_step_3_refuses_a_sale_in_the_future_or_of_another_proposal(
     login, english, bank_a, vip, products
 ):
-    opportunity = at_step(bank_a, vip, 3)
+    opportunity = opportunity_through(bank_a, vip, 3, entered_ago=DAY)
     proposal = ProposalFactory(tenant=bank_a.tenant, opportunity=opportunity)
     ProposalLineFactory(tenant=bank_a.tenant, proposal=proposal, product=products["deposit"])
     elsewhere = ProposalFactory(tenant=bank_a.tenant)
@@ -404,10 +380,11 @@ def test_step_3_refuses_a_sale_in_the_future_or_of_another_proposal(
 
 @pytest.fixture
 def won(bank_a, vip, products):
-    opportunity = at_step(
+    opportunity = opportunity_through(
         bank_a,
         vip,
         4,
+        entered_ago=DAY,
         status=Opportunity.Status.WON,
         won_amount_cny=Decimal("500000"),
         won_at=timezone.now(),
@@ -527,8 +504,13 @@ def test_a_referral_with_the_mobile_of_an_existing_client_is_refused(login, engl
 
 
 def test_step_5_records_the_celebration_and_closes_the_opportunity(login, english, bank_a, vip):
-    opportunity = at_step(
-        bank_a, vip, 5, status=Opportunity.Status.WON, won_amount_cny=Decimal("500000")
+    opportunity = opportunity_through(
+        bank_a,
+        vip,
+        5,
+        entered_ago=DAY,
+        status=Opportunity.Status.WON,
+        won_amount_cny=Decimal("500000"),
     )
     http = login(bank_a.rm)
     refused = http.post(url("celebrate", opportunity), {"team_recognition": "  "})

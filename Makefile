@@ -80,6 +80,7 @@ bench: install ## Benchmarks on PostgreSQL (make pg-roles first; BENCH_CLIENTS=n
 	$(PY) bench/client_list.py --clients $(BENCH_CLIENTS)
 	$(PY) bench/retier.py --clients $(BENCH_CLIENTS)
 	$(PY) bench/plan.py --clients $(BENCH_CLIENTS)
+	$(PY) bench/kpi.py --clients $(BENCH_CLIENTS)
 
 ci: ## What CI runs (.ci/run)
 	bash .ci/run

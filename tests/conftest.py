@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import pytest
+from django.utils import translation
 
 from tests.factories import (
     BranchFactory,
@@ -15,6 +16,17 @@ from vipcrm.models import Branch, StaffProfile, Tenant
 from vipcrm.roles import Role
 from vipcrm.services import api_token_create
 from vipcrm.tenancy import tenant_context
+
+
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    """Code run outside a request (services, jobs, serializers) speaks the active
+    language, which a request leaves behind it (``LocaleMiddleware`` activates, never
+    deactivates): every test starts in English, whatever ran before it, so its messages
+    do not depend on the order of the tests. Pages still choose their language per
+    request (Chinese first; the ``english`` fixture asks for English)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(scope="session")

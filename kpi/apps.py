@@ -15,3 +15,9 @@ class KpiConfig(AppConfig):
         nightly.register_job(
             nightly.NightlyJob(name="kpi.snapshot", order=40, run=services.kpi_snapshot_job)
         )
+
+        # The "My day" panel: an RM's share of this week's hours on VIP clients.
+        from kpi.views.inputs import TIME_PANEL
+        from vipcrm.my_day import register_panel
+
+        register_panel(TIME_PANEL)

@@ -81,6 +81,7 @@ NAVIGATION = [
         "customers:client-list", _("Clients"), covers=("customers:*", "segmentation:client-tier*")
     ),
     NavItem("sales_pipeline:board", _("Pipeline"), covers=("sales_pipeline:*",)),
+    NavItem("kpi:time", _("Time"), (Role.RM, Role.ADVISOR)),
     NavItem("segmentation:segment-list", _("Segments"), covers=("segmentation:segment-*",)),
     NavItem(
         "segmentation:unqualified-list",

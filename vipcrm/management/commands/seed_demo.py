@@ -55,6 +55,8 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from kpi import demo as kpi_demo
+from kpi.models import CoachingNote, Complaint, KpiSnapshot, SatisfactionSurvey, TimeLog
 from sales_pipeline import demo as sales_pipeline_demo
 from sales_pipeline.models import Opportunity
 from segmentation import demo as segmentation_demo
@@ -143,6 +145,10 @@ class Command(BaseCommand):
         with tenant_context(tenant):
             pipeline = sales_pipeline_demo.sales_pipeline_seed(spec=spec, staff=staff, today=today)
         made += pipeline
+        # After the pipeline: the KPI inputs, then the snapshots that read all of the above.
+        with tenant_context(tenant):
+            kpis = kpi_demo.kpi_seed(spec=spec, staff=staff, today=today)
+        made += kpis
         self.loaded.update(model for model, count in made.items() if count)
         self._say(
             f"{spec.slug} {spec.name}: tenant {'created' if tenant_created else 'exists'}, "
@@ -167,6 +173,11 @@ class Command(BaseCommand):
             f"contacts, +{planned[Interaction]:,} interactions"
         )
         self._say(f"  +{pipeline[Opportunity]:,} opportunities in the sales pipeline")
+        self._say(
+            f"  +{kpis[TimeLog]:,} time logs, +{kpis[SatisfactionSurvey]} surveys, "
+            f"+{kpis[Complaint]} complaints, +{kpis[CoachingNote]} coaching notes, "
+            f"+{kpis[KpiSnapshot]:,} KPI snapshots"
+        )
         with tenant_context(tenant):
             self._say(f"  clients by tier: {tier_summary()}")
 

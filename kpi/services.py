@@ -29,6 +29,14 @@ The scopes:
   are the sums of the RMs homed in the subtree.
 - **tenant** — the whole bank: every client, and the staff figures of every RM.
 
+The staff figures of a branch and of the bank count the work of every RM homed there in
+the period, also of one who has left since (their row is gone, their work is not).
+
+``values`` holds every metric of ``kpi.definitions`` by code: money as a string with
+two decimals, percentages, averages and days as floats with one decimal (half up),
+hours as a float with two, counts as integers; ``None`` when undefined (a percentage
+of nothing, an average of no surveys).
+
 Set-based: each source table is read once per run by one statement grouped by the RM
 (or staff member) and the home branch it counts for — a fixed number of queries
 (about thirty) whatever the number of clients, RMs or branches. The grouped rows are
@@ -97,8 +105,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from contact_plans.models import Interaction, PlannedContact
-from contact_plans.services import tenant_today, tenant_zone
-from customers.models import Client
+from contact_plans.services import tenant_zone
+from customers.models import Client, Holding
 from kpi import definitions
 from kpi.models import Complaint, KpiSnapshot, SatisfactionSurvey, ScorecardWeights, TimeLog
 from kpi.periods import PERIODS, is_period_start, period_bounds, previous_period_start
@@ -194,12 +202,12 @@ def _window(period: str, start: datetime.date, as_of: datetime.date | None) -> _
     first, last = period_bounds(period, start)
     if first != start:
         raise ValueError(f"{start} is not the first day of a {period} (that is {first}).")
-    tenant_id = current_tenant_id()
+    zone = tenant_zone(current_tenant_id())
     if as_of is None:
-        as_of = min(last, tenant_today(tenant_id))
+        as_of = min(last, timezone.localdate(timezone=zone))
     if as_of < start:
         raise ValueError(f"The figures' date {as_of} is before the period begins ({start}).")
-    return _Window(period, start, last, min(as_of, last), tenant_zone(tenant_id))
+    return _Window(period, start, last, min(as_of, last), zone)
 
 
 # --- Tallies: the grouped rows, added up per RM, branch and bank ------------------------------
@@ -222,12 +230,11 @@ class _Tallies:
             self.branch[branch_id].update(present)
         self.tenant.update(present)
 
-    def add_rows(self, rows: Iterable[dict], **renamed: str) -> None:
-        """Rows of ``.values(staff_key=…, branch_key=…).annotate(…)``; ``renamed`` maps
-        a column to the component it adds to."""
+    def add_rows(self, rows: Iterable[dict]) -> None:
+        """Grouped rows: ``staff_key``, ``branch_key`` and the components they add."""
         for row in rows:
             staff_id, branch_id = row.pop("staff_key"), row.pop("branch_key")
-            self.add(staff_id, branch_id, {renamed.get(k, k): v for k, v in row.items()})
+            self.add(staff_id, branch_id, row)
 
     def subtrees(self, children: Mapping[int | None, list[int]]) -> dict[int, Counter]:
         """Each branch's tally with its sub-branches' added."""
@@ -274,7 +281,7 @@ class _Sql:
         self.snapshot = qn(AumSnapshot._meta.db_table)
         self.interaction = qn(Interaction._meta.db_table)
         self.contact = qn(PlannedContact._meta.db_table)
-        self.holding = qn(PlannedContact._meta.get_field("holding").related_model._meta.db_table)
+        self.holding = qn(Holding._meta.db_table)
         self.least = "LEAST" if self.pg else "MIN"
         self.greatest = "GREATEST" if self.pg else "MAX"
 
@@ -383,7 +390,6 @@ def _tally_clients(tallies: _Tallies, w: _Window, sql: _Sql) -> None:
 def _tally_maturities(tallies: _Tallies, w: _Window, sql: _Sql) -> None:
     """The book's maturity alerts matured in the period at least 30 days before the
     figures' date, and what of each stayed: one statement."""
-    contact = PlannedContact
     rows = sql.fetch(
         f"""
         SELECT c.owner_rm_id AS staff_key, c.branch_id AS branch_key,
@@ -407,7 +413,7 @@ def _tally_maturities(tallies: _Tallies, w: _Window, sql: _Sql) -> None:
         """,  # noqa: S608  (as above)
         {
             "tenant": current_tenant_id(),
-            "maturity": contact.Reason.MATURITY.value,
+            "maturity": PlannedContact.Reason.MATURITY.value,
             "start": w.start,
             "matured_by": w.matured_by,
         },
@@ -419,7 +425,7 @@ def _tally_maturities(tallies: _Tallies, w: _Window, sql: _Sql) -> None:
 
 
 def _tally_results(tallies: _Tallies, w: _Window) -> None:
-    """Tier upgrades, sales won and credited."""
+    """Tier upgrades, sales won (and of those, joint sales) and sales credited."""
     upgrades = (
         TierChange.objects.filter(w.days("effective_on"), to_tier__isnull=False)
         .alias(from_rank=_rank("from_tier__rank"), to_rank=_rank("to_tier__rank"))

@@ -18,7 +18,10 @@ from kpi.models import KpiSnapshot
 @extend_schema_field(
     {
         "type": "object",
-        "additionalProperties": {"type": ["number", "string", "null"]},
+        "additionalProperties": {
+            "oneOf": [{"type": "number"}, {"type": "string"}],
+            "nullable": True,
+        },
         "description": "Metric code → value (kpi.definitions).",
     }
 )
@@ -29,7 +32,7 @@ class FiguresField(serializers.JSONField):
 @extend_schema_field(
     {
         "type": "object",
-        "additionalProperties": {"type": ["number", "null"]},
+        "additionalProperties": {"type": "number", "nullable": True},
         "description": (
             "Dimension (results, process, tool_use, teamwork, feedback) → score 0–100, and "
             "`total`, the weighted score; empty for the bank's row."

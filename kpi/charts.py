@@ -174,7 +174,7 @@ def trend_line(
     if target is not None:
         target_mark = format_html(
             '<line x1="{x1}" x2="{x2}" y1="{y}" y2="{y}" stroke="{c}" stroke-width="1.2" '
-            'stroke-dasharray="5 4"/><text x="{x2}" y="{ty}" text-anchor="end" '
+            'stroke-dasharray="5 4"/><text x="{x1}" y="{ty}" text-anchor="start" '
             'class="chart__target" fill="{c}">{text}</text>',
             x1=_n(left),
             x2=_n(width - right),

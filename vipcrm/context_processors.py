@@ -73,6 +73,18 @@ CONTACT_TABS = [
 ]
 _CONTACT_COVERS = tuple(pattern for tab in CONTACT_TABS for pattern in (tab.url_name, *tab.covers))
 
+# The KPI area but the time sheet, which has its own entry (RMs and advisors).
+KPI_COVERS = (
+    "kpi:rm",
+    "kpi:branch",
+    "kpi:bank",
+    "kpi:drill",
+    "kpi:weights",
+    "kpi:coaching",
+    "kpi:survey*",
+    "kpi:complaint*",
+)
+
 NAVIGATION = [
     NavItem("home", _("My day")),
     NavItem("contact_plans:week", _("Contacts"), (Role.RM, Role.ADVISOR), _CONTACT_COVERS),
@@ -82,6 +94,7 @@ NAVIGATION = [
     ),
     NavItem("sales_pipeline:board", _("Pipeline"), covers=("sales_pipeline:*",)),
     NavItem("kpi:time", _("Time"), (Role.RM, Role.ADVISOR)),
+    NavItem("kpi:home", _("Scorecard"), covers=KPI_COVERS),
     NavItem("segmentation:segment-list", _("Segments"), covers=("segmentation:segment-*",)),
     NavItem(
         "segmentation:unqualified-list",

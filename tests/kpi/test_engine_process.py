@@ -188,7 +188,8 @@ def pipeline(bank_a, client_of):
     oC: step 1 since 31 Oct 23:30;
     oD: step 1 10 Oct 12:00 → 1 Nov 01:00, step 2 since;
     oE: step 1 15 Oct 00:00, lost 20 Oct 00:00;
-    oF: step 5 5 Oct 00:00 → celebrated 6 Oct 00:00.
+    oF: step 5 5 Oct 00:00 → celebrated 6 Oct 00:00;
+    oG: won, step 4 12 Oct 00:00 → 19 Oct 12:00, step 5 since.
     """
     t = bank_a.tenant
 
@@ -225,6 +226,21 @@ def pipeline(bank_a, client_of):
     StepEntryFactory(
         tenant=t, opportunity=celebrated, step=5, entered_at=s(2026, 10, 5), left_at=s(2026, 10, 6)
     )
+    followed_up = OpportunityFactory(
+        tenant=t,
+        client=client_of(),
+        step=5,
+        status=Opportunity.Status.WON,
+        step_entered_at=s(2026, 10, 19, 12),
+    )
+    StepEntryFactory(
+        tenant=t,
+        opportunity=followed_up,
+        step=4,
+        entered_at=s(2026, 10, 12),
+        left_at=s(2026, 10, 19, 12),
+    )
+    StepEntryFactory(tenant=t, opportunity=followed_up, step=5, entered_at=s(2026, 10, 19, 12))
 
 
 def test_step_conversion_counts_entries_of_the_period_that_moved_on(bank_a, pipeline):
@@ -234,7 +250,7 @@ def test_step_conversion_counts_entries_of_the_period_that_moved_on(bank_a, pipe
     # Step 2 entered in October: oA, oB; at step 3: oA.
     assert rm["conversion_2_pct"] == 50.0
     assert rm["conversion_3_pct"] == 0.0  # oA, not yet at step 4
-    assert rm["conversion_4_pct"] is None  # nothing entered step 4
+    assert rm["conversion_4_pct"] == 100.0  # oG
 
 
 def test_days_in_step_average_the_entries_left_in_the_period(bank_a, pipeline):
@@ -243,14 +259,16 @@ def test_days_in_step_average_the_entries_left_in_the_period(bank_a, pipeline):
     assert rm["days_in_step_1"] == 3.2
     assert rm["days_in_step_2"] == 1.0  # oA
     assert rm["days_in_step_3"] is None
+    assert rm["days_in_step_4"] == 7.5  # oG
     assert rm["days_in_step_5"] == 1.0  # oF, celebrated
 
 
 def test_pipeline_by_step_on_the_figures_date(bank_a, pipeline):
     rows = take(bank_a)
     rm = rows[f"rm:{bank_a.rm.pk}"].values
-    # oC and oD at step 1 (oD left it only on 1 Nov), oB at 2, oA at 3; oE lost, oF done.
-    assert [rm[f"open_at_step_{k}"] for k in range(1, 6)] == [2, 1, 1, 0, 0]
+    # oC and oD at step 1 (oD left it only on 1 Nov), oB at 2, oA at 3, oG at 5; oE
+    # lost, oF celebrated.
+    assert [rm[f"open_at_step_{k}"] for k in range(1, 6)] == [2, 1, 1, 0, 1]
     assert rows[f"branch:{bank_a.sub.pk}"].values["open_at_step_1"] == 2
     november = take(bank_a, start=D(2026, 11, 1), as_of=D(2026, 11, 28))
     assert [november[f"rm:{bank_a.rm.pk}"].values[f"open_at_step_{k}"] for k in (1, 2, 3)] == [
@@ -262,8 +280,8 @@ def test_pipeline_by_step_on_the_figures_date(bank_a, pipeline):
 
 def test_process_score_is_the_mean_of_its_scored_metrics(bank_a, contacts, pipeline):
     """rm: adherence 40.0, overdue 2 against other_rm's 0 (inverse rank: 0), conversion
-    25.0, 50.0, 0.0; coverage and time not defined. Process = (40 + 0 + 25 + 50 + 0) / 5."""
+    25.0, 50.0, 0.0, 100.0; coverage and time not defined. Process = 215 / 6 = 35.83."""
     rows = take(bank_a)
-    assert rows[f"rm:{bank_a.rm.pk}"].scores["process"] == 23.0
+    assert rows[f"rm:{bank_a.rm.pk}"].scores["process"] == 35.8
     # other_rm: only the overdue count is defined, and it is the best: 100.
     assert rows[f"rm:{bank_a.other_rm.pk}"].scores["process"] == 100.0

@@ -20,15 +20,18 @@ that does not exist):
 - **Bank dashboard** (``bank_dashboard``): the bank's figures and its branches
   compared, with their trends. Head office only.
 
-A component's **score** follows ``kpi.definitions``: ``percent``, ``target`` and
-``satisfaction`` from the value itself; ``rank`` and ``inverse_rank`` from the
-position among the bank's RMs (branches among the branches) for the same period — one
-aggregate over that period's rows counts, per metric, the rows with a value and those
-better than this one (``rank_positions``).
+A scorecard component's **score** follows ``kpi.definitions`` as the snapshot job
+scores it (``kpi.services``): ``percent``, ``target`` and ``satisfaction`` from the
+value itself; ``rank`` and ``inverse_rank`` from the position among the bank's RMs for
+the same period — one aggregate over that period's RM rows counts, per metric, the rows
+with a value and those with a better one (``rank_positions``). Branches show their
+dimension scores, as stored.
 
-Costs are fixed: the scorecard is four queries, the branch dashboard four, the bank
-dashboard three, plus finding the scope (the staff member or branch, and the branch
-tree once).
+Costs are fixed whatever the number of rows: the scorecard reads its rows (this period's
+and the trends') in one query and the positions in one aggregate; the branch dashboard
+reads the branch's rows, its RMs' and its sub-branches' in three; the bank dashboard
+its own and its branches' rows in two; each also finds its scope (the RM or the branch,
+and the branch tree) and the bank's weights.
 """
 
 from __future__ import annotations
@@ -110,11 +113,11 @@ def period_label(kind: str, start: datetime.date) -> str:
             "year": start.year,
             "quarter": (start.month - 1) // 3 + 1,
         }
-    return gettext("%(year)s") % {"year": start.year}
+    return str(start.year)
 
 
 def short_period_label(kind: str, start: datetime.date) -> str:
-    """A chart's axis label: the month alone ("11月"), the quarter ("Q4"), the year."""
+    """A chart's axis label: "11/26", "Q4 2026", "2026" (a translation may write 26年11月)."""
     if kind == Period.MONTH:
         return gettext("%(month)s/%(year_short)02d") % {
             "month": start.month,
@@ -422,9 +425,10 @@ def _numeric(code: str) -> Cast:
 
 
 def rank_positions(snapshot: KpiSnapshot) -> tuple[dict[str, Position], int]:
-    """The position of each rank-scored value of ``snapshot`` among the rows of the same
-    scope kind and period (the bank's RMs, or its branches), and how many RMs share
-    the RM's branch — one aggregate query, whatever the number of rows.
+    """The position of each rank-scored value of an RM's ``snapshot`` among the bank's
+    RMs for the same period (their rows of the period: the snapshot job's active RMs),
+    and how many of them share the RM's branch — one aggregate query, whatever the
+    number of RMs.
 
     Only counts leave the database: nobody learns another RM's figures from it.
     """

@@ -1098,10 +1098,15 @@ class DrillList:
     base: QuerySet
 
     @property
+    def listed(self) -> QuerySet:
+        """The rows the list shows (the totals may count more: coverage counts the
+        covered clients too), unordered."""
+        return self.drill.listed(self.base)
+
+    @property
     def rows(self) -> QuerySet:
         """The listed rows, in their order, with what the columns show."""
-        listed = self.drill.listed(self.base)
-        return self.drill.display(listed, self.window).order_by(*self.drill.ordering)
+        return self.drill.display(self.listed, self.window).order_by(*self.drill.ordering)
 
     def totals(self) -> dict[str, Any]:
         """``ROW_COUNT`` and every figure of the drill, from the rows (one query)."""
@@ -1112,10 +1117,17 @@ class DrillList:
 
 
 def drill_list(
-    *, actor: Actor, drill: Drill, scope: KpiScope, period: KpiPeriod, as_of: datetime.date
+    *,
+    actor: Actor,
+    drill: Drill,
+    scope: KpiScope,
+    period: KpiPeriod,
+    as_of: datetime.date,
+    zone: ZoneInfo | None = None,
 ) -> DrillList:
     """The drill-down of ``scope`` (from ``kpi.dashboards.kpi_scope_for``: the actor may
-    see its figures) for ``period`` as of ``as_of``, within what the actor may see."""
+    see its figures) for ``period`` as of ``as_of``, within what the actor may see.
+    ``zone``: the bank's time zone, when the caller has it already."""
     subtree = (
         tuple(branch_subtree_ids(scope.branch.pk)) if scope.kind == KpiSnapshot.Scope.BRANCH else ()
     )
@@ -1123,7 +1135,7 @@ def drill_list(
         scope=scope,
         period=period,
         as_of=as_of,
-        zone=tenant_zone(current_tenant_id()),
+        zone=zone or tenant_zone(current_tenant_id()),
         subtree=subtree,
     )
     return DrillList(drill, window, visible_to(drill.base(window), actor))

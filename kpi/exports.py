@@ -279,8 +279,7 @@ def drilldown_export(
     listing = drilldowns.drill_list(
         actor=actor, drill=drill, scope=scope, period=period, as_of=as_of
     )
-    rows = listing.rows
-    if rows[: EXPORT_ROW_CAP + 1].count() > EXPORT_ROW_CAP:
+    if listing.listed.order_by().values("pk")[: EXPORT_ROW_CAP + 1].count() > EXPORT_ROW_CAP:
         raise ExportTooLarge(
             _("More than %(cap)s rows: choose a narrower scope or a shorter period to export.")
             % {"cap": f"{EXPORT_ROW_CAP:,}"},
@@ -291,7 +290,7 @@ def drilldown_export(
         header=drill.header(),
         rows=(
             [_drill_value(cell) for cell in listing.cells(row)]
-            for row in rows.iterator(chunk_size=EXPORT_CHUNK)
+            for row in listing.rows.iterator(chunk_size=EXPORT_CHUNK)
         ),
         money_columns=money,
         file_format=file_format,

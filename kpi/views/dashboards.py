@@ -39,7 +39,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView, View
 
 from contact_plans.forms import add_service_error
-from contact_plans.services import tenant_today
+from contact_plans.services import tenant_today, tenant_zone
 from kpi import charts, dashboards, drilldowns, exports, services
 from kpi.dashboards import KpiPeriod, KpiScope, Trend
 from kpi.definitions import DIMENSIONS, METRICS_BY_CODE, VIP_TIME_TARGET
@@ -116,7 +116,8 @@ class PeriodMixin:
     a bad field shows its error above the page and the current month applies."""
 
     def setup_period(self) -> None:
-        self.today = tenant_today(self.actor.tenant_id)
+        self.zone = tenant_zone(self.actor.tenant_id)
+        self.today = timezone.localdate(timezone=self.zone)
         query = {k: v for k, v in self.request.GET.items() if k in ("period", "start")}
         self.period_form = PeriodForm(query or None)
         if self.period_form.is_bound and not self.period_form.is_valid():
@@ -521,7 +522,7 @@ class DrillView(PeriodMixin, StaffRequiredMixin, TemplateView):
         snapshot = drilldowns.scope_snapshot(actor=self.actor, scope=scope, period=period)
         as_of = drilldowns.figures_date(snapshot, period=period, today=self.today)
         listing = drilldowns.drill_list(
-            actor=self.actor, drill=drill, scope=scope, period=period, as_of=as_of
+            actor=self.actor, drill=drill, scope=scope, period=period, as_of=as_of, zone=self.zone
         )
         paginator = WindowPaginator(listing.rows, DRILL_ROWS)
         try:

@@ -63,10 +63,11 @@ a branch with the branches that have the same parent. ``rank_in_branch``: an RM 
 the RMs of their branch, a branch among its siblings, by total score (1 = best, ties
 share the better rank, no score → no rank).
 
-All rows of the period are upserted in one transaction (``INSERT … ON CONFLICT DO
-UPDATE`` on the snapshot's unique key), and rows of the period whose scope is gone (a
-departed RM) are deleted: a re-run replaces the period's rows, and a re-run for a past
-period over unchanged data gives the same rows.
+The period's rows are upserted in one transaction (``INSERT … ON CONFLICT DO UPDATE``
+on the snapshot's unique key) — only those new or changed: a row whose figures are the
+same is not rewritten — and rows of the period whose scope is gone (a departed RM) are
+deleted. A re-run replaces the period's rows; a re-run over unchanged data, e.g. for a
+past period or a forced nightly re-run, finds the same rows and writes nothing.
 
 The nightly job ``kpi.snapshot`` (order 40, after the planning and the pipeline)
 takes the month, quarter and year containing the run date, as of that date; on the
@@ -808,8 +809,9 @@ def kpi_snapshot_take(
     ``period``: month, quarter or year; ``start``: its first day; ``as_of``: the
     figures' date (default: today, or the period's last day once it is over; a date
     past the period's end is its end). Implements the rules of this module's docstring
-    in a fixed number of queries; returns the rows written per scope (and ``removed``:
-    rows of scopes gone since the last run). Raises ``ValueError`` for an unknown
+    in a fixed number of queries; returns the period's rows per scope (``rm``,
+    ``branch``, ``tenant``), how many were ``written`` (new or changed) and how many
+    ``removed`` (scopes gone since the last run). Raises ``ValueError`` for an unknown
     period, a ``start`` that does not begin one, or a period not begun by ``as_of``.
     """
     w = _window(period, start, as_of)
@@ -926,14 +928,44 @@ def _snapshot(base: dict, *, scope, key, staff_id, branch_id, values, card, rank
     )
 
 
+SNAPSHOT_FIELDS = (
+    "period_end",
+    "as_of",
+    "scope",
+    "staff_id",
+    "branch_id",
+    "values",
+    "scores",
+    "score",
+    "rank_in_branch",
+)
+
+
 def _rows_store(w: _Window, rows: list[KpiSnapshot]) -> dict[str, int]:
-    """Upsert the period's rows (one statement) and delete the period's rows whose scope
-    is gone; all in the caller's transaction."""
+    """Write the period's rows that are new or differ from the stored ones (one upsert),
+    and delete the period's rows whose scope is gone; in the caller's transaction.
+
+    A row whose figures are unchanged is left as it is — ``computed_at`` and
+    ``updated_at`` included — so a re-run over unchanged data writes nothing and API
+    readers following ``updated_since`` see only real changes.
+    """
+    stored = {
+        row["scope_key"]: row
+        for row in KpiSnapshot.objects.filter(period=w.period, period_start=w.start).values(
+            "pk", "scope_key", *SNAPSHOT_FIELDS
+        )
+    }
+    changed = [
+        row
+        for row in rows
+        if row.scope_key not in stored
+        or any(getattr(row, name) != stored[row.scope_key][name] for name in SNAPSHOT_FIELDS)
+    ]
     now = timezone.now()
-    for row in rows:
+    for row in changed:
         row.computed_at = now
     KpiSnapshot.objects.bulk_create(
-        rows,
+        changed,
         update_conflicts=True,
         unique_fields=["tenant", "period", "period_start", "scope_key"],
         update_fields=[
@@ -950,16 +982,15 @@ def _rows_store(w: _Window, rows: list[KpiSnapshot]) -> dict[str, int]:
             "updated_at",
         ],
     )
-    removed, _by_model = (
-        KpiSnapshot.objects.filter(period=w.period, period_start=w.start)
-        .exclude(computed_at=now)
-        .delete()
-    )
-    written = Counter(row.scope for row in rows)
+    keys = {row.scope_key for row in rows}
+    gone = [row["pk"] for key, row in stored.items() if key not in keys]
+    removed = KpiSnapshot.objects.filter(pk__in=gone).delete()[0] if gone else 0
+    scopes = Counter(row.scope for row in rows)
     return {
-        "rm": written[KpiSnapshot.Scope.RM],
-        "branch": written[KpiSnapshot.Scope.BRANCH],
-        "tenant": written[KpiSnapshot.Scope.TENANT],
+        "rm": scopes[KpiSnapshot.Scope.RM],
+        "branch": scopes[KpiSnapshot.Scope.BRANCH],
+        "tenant": scopes[KpiSnapshot.Scope.TENANT],
+        "written": len(changed),
         "removed": removed,
     }
 
@@ -967,7 +998,7 @@ def _rows_store(w: _Window, rows: list[KpiSnapshot]) -> dict[str, int]:
 def kpi_snapshot_job(*, run_date: datetime.date) -> dict[str, int]:
     """Nightly job ``kpi.snapshot`` (order 40): the month, quarter and year containing
     ``run_date``, as of that date — and on a period's first day, first the period just
-    ended, through its last day. Returns the rows written per period taken."""
+    ended, through its last day. Returns the rows of each period taken."""
     detail: dict[str, int] = {}
     for period in PERIODS:
         start, _end = period_bounds(period, run_date)
@@ -975,10 +1006,8 @@ def kpi_snapshot_job(*, run_date: datetime.date) -> dict[str, int]:
         if is_period_start(period, run_date):
             taken.insert(0, (previous_period_start(period, start), start - DAY))
         for first, as_of in taken:
-            written = kpi_snapshot_take(period=period, start=first, as_of=as_of)
-            detail[f"{period}:{first.isoformat()}"] = (
-                written["rm"] + written["branch"] + written["tenant"]
-            )
+            rows = kpi_snapshot_take(period=period, start=first, as_of=as_of)
+            detail[f"{period}:{first.isoformat()}"] = rows["rm"] + rows["branch"] + rows["tenant"]
     return detail
 
 

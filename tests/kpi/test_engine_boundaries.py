@@ -213,14 +213,41 @@ def test_a_rerun_for_a_past_month_gives_the_same_rows(bank_a, busy_october):
     assert figure(second, bank_a.rm, "adherence_pct") == 66.7
 
 
+def test_a_rerun_writes_only_the_rows_that_changed(bank_a, busy_october):
+    with tenant_context(bank_a.tenant):
+        kpi_snapshot_take(period="month", start=D(2026, 10, 1))
+        stamps = dict(KpiSnapshot.objects.values_list("scope_key", "updated_at"))
+        unchanged = kpi_snapshot_take(period="month", start=D(2026, 10, 1))
+        assert (unchanged["written"], unchanged["removed"]) == (0, 0)
+        assert dict(KpiSnapshot.objects.values_list("scope_key", "updated_at")) == stamps
+        client = bank_a.rm.book.first()
+    InteractionFactory(
+        tenant=bank_a.tenant, client=client, staff=bank_a.rm, occurred_at=shanghai(2026, 10, 20)
+    )
+    with tenant_context(bank_a.tenant):
+        changed = kpi_snapshot_take(period="month", start=D(2026, 10, 1))
+        now = dict(KpiSnapshot.objects.values_list("scope_key", "updated_at"))
+    # rm's row, their branch's with its parents', and the bank's; not other_rm's nor SH01's.
+    assert changed["written"] == 5
+    moved = {key for key in now if now[key] != stamps[key]}
+    assert moved == {
+        f"rm:{bank_a.rm.pk}",
+        f"branch:{bank_a.sub.pk}",
+        f"branch:{bank_a.city.pk}",
+        f"branch:{bank_a.head_office.pk}",
+        "tenant",
+    }
+
+
 def test_a_rerun_removes_the_rows_of_scopes_gone(bank_a, busy_october):
     with tenant_context(bank_a.tenant):
-        written = kpi_snapshot_take(period="month", start=D(2026, 10, 1))
-        assert written == {"rm": 2, "branch": 4, "tenant": 1, "removed": 0}
+        first = kpi_snapshot_take(period="month", start=D(2026, 10, 1))
+        assert first == {"rm": 2, "branch": 4, "tenant": 1, "written": 7, "removed": 0}
         bank_a.other_rm.is_active = False
         bank_a.other_rm.save(update_fields=["is_active"])
         again = kpi_snapshot_take(period="month", start=D(2026, 10, 1))
-        assert again == {"rm": 1, "branch": 4, "tenant": 1, "removed": 1}
+        assert (again["rm"], again["branch"], again["tenant"]) == (1, 4, 1)
+        assert again["removed"] == 1
         assert not KpiSnapshot.objects.filter(staff=bank_a.other_rm).exists()
         # Other periods keep their rows.
         kpi_snapshot_take(period="month", start=D(2026, 9, 1))

@@ -107,10 +107,11 @@ def run(*args: str) -> str:
 
 def test_the_command_takes_a_past_period_again(bank_a):
     said = run("--tenant", "bank-a", "--period", "month", "--start", "2026-10-01")
-    assert "bank-a month from 2026-10-01: 2 RM, 4 branch and 1 bank snapshots written" in said
+    assert "bank-a month from 2026-10-01: 2 RM, 4 branch and 1 bank snapshots; 7 written" in said
     with tenant_context(bank_a.tenant):
         first = set(KpiSnapshot.objects.values_list("pk", "as_of"))
-    run("--tenant", "bank-a", "--period", "month", "--start", "2026-10-01")
+    again = run("--tenant", "bank-a", "--period", "month", "--start", "2026-10-01")
+    assert "; 0 written (new or changed), 0 removed;" in again
     with tenant_context(bank_a.tenant):
         assert set(KpiSnapshot.objects.values_list("pk", "as_of")) == first
     assert {as_of for _pk, as_of in first} == {D(2026, 10, 31)}

@@ -54,11 +54,11 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with tenant_context(found):
-                written = kpi_snapshot_take(period=period, start=first, as_of=figures_date)
+                rows = kpi_snapshot_take(period=period, start=first, as_of=figures_date)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
-            f"{found.slug} {period} from {first}: {written['rm']} RM, {written['branch']} "
-            f"branch and {written['tenant']} bank snapshots written, {written['removed']} "
-            f"removed, in {time.monotonic() - started:.1f} s"
+            f"{found.slug} {period} from {first}: {rows['rm']} RM, {rows['branch']} branch "
+            f"and {rows['tenant']} bank snapshots; {rows['written']} written (new or "
+            f"changed), {rows['removed']} removed; in {time.monotonic() - started:.1f} s"
         )

@@ -137,6 +137,7 @@ def test_the_kpi_demo_costs_the_same_statements_whatever_the_clients(seeded):
         with tenant_context(tenant):
             staff = {member.code: member for member in StaffProfile.objects.all()}
             today = tenant_today(tenant.pk)
+            KpiSnapshot.objects.all().delete()  # every run then writes its rows
             with CaptureQueriesContext(connection) as captured:
                 kpi_demo.kpi_seed(spec=spec, staff=staff, today=today)
         return len(captured)

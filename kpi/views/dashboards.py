@@ -25,6 +25,7 @@ import datetime
 import io
 import re
 import tempfile
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -57,6 +58,17 @@ SPOOL_BYTES = 8 * 1024 * 1024  # exports larger than this spill to a temporary f
 FIRST_DAY = datetime.date(2000, 1, 1)
 LAST_DAY = datetime.date(2099, 12, 31)
 UNSAFE_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\s]+')
+# The tiles atop each page, each with its sparkline over the trend's periods.
+KEY_FIGURES = (
+    "vip_count",
+    "book_aum_cny",
+    "new_money_cny",
+    "sales_won_cny",
+    "coverage_pct",
+    "overdue_count",
+    "maturity_retention_pct",
+    "vip_time_pct",
+)
 
 
 # --- Forms ------------------------------------------------------------------------------
@@ -104,7 +116,7 @@ class WeightsForm(forms.Form):
                 label=label,
                 min_value=0,
                 max_value=100,
-                widget=forms.NumberInput(attrs={"step": 1, "class": "weights__input"}),
+                widget=forms.NumberInput(attrs={"step": 1}),
             )
 
 
@@ -135,14 +147,20 @@ class PeriodMixin:
             "scope": scope,
             "period_query": _query(period),
             "export_query": _query(period, scope=scope.key),
-            "today": self.today,
         }
 
 
 def _query(period: KpiPeriod, **extra) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({**extra, **period.query()})
+
+
+def _scope_path(scope: KpiScope) -> str:
+    """The page of a scope: an RM's scorecard, a branch's dashboard, the bank's."""
+    if scope.kind == KpiSnapshot.Scope.RM:
+        return reverse("kpi:rm", args=[scope.staff.pk])
+    if scope.kind == KpiSnapshot.Scope.BRANCH:
+        return reverse("kpi:branch", args=[scope.branch.pk])
+    return reverse("kpi:bank")
 
 
 def _score_points(trend: Trend) -> list[charts.Point]:
@@ -184,18 +202,6 @@ def _tiles(current, trend: Trend, prefix: str) -> list[dict]:
     ]
 
 
-KEY_FIGURES = (
-    "vip_count",
-    "book_aum_cny",
-    "new_money_cny",
-    "sales_won_cny",
-    "coverage_pct",
-    "overdue_count",
-    "maturity_retention_pct",
-    "vip_time_pct",
-)
-
-
 def _weights_list(weights) -> list[tuple[str, int]]:
     return [(str(label), getattr(weights, code)) for code, label in DIMENSIONS.items()]
 
@@ -219,12 +225,7 @@ class KpiHomeView(StaffRequiredMixin, View):
         scope = dashboards.home_scope(actor=self.actor)
         if scope is None:
             return render(request, "kpi/dashboards/advisor.html", {})
-        if scope.kind == KpiSnapshot.Scope.RM:
-            url = reverse("kpi:rm", args=[scope.staff.pk])
-        elif scope.kind == KpiSnapshot.Scope.BRANCH:
-            url = reverse("kpi:branch", args=[scope.branch.pk])
-        else:
-            url = reverse("kpi:bank")
+        url = _scope_path(scope)
         query = request.GET.urlencode()
         return HttpResponseRedirect(f"{url}?{query}" if query else url)
 
@@ -566,13 +567,7 @@ class DrillView(PeriodMixin, StaffRequiredMixin, TemplateView):
 
 
 def _scope_url(scope: KpiScope, period: KpiPeriod) -> str:
-    if scope.kind == KpiSnapshot.Scope.RM:
-        url = reverse("kpi:rm", args=[scope.staff.pk])
-    elif scope.kind == KpiSnapshot.Scope.BRANCH:
-        url = reverse("kpi:branch", args=[scope.branch.pk])
-    else:
-        url = reverse("kpi:bank")
-    return f"{url}?{_query(period)}"
+    return f"{_scope_path(scope)}?{_query(period)}"
 
 
 def _file_name(name: str, file_format: str) -> str:

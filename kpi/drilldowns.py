@@ -4,7 +4,7 @@ Each ``drill`` code of ``kpi.definitions`` names a ``Drill``: the rows behind th
 figures that point to it, for one scope (an RM, a branch with its sub-branches, the
 bank) and period, as of the figures' date of the scope's snapshot — and the totals of
 those rows, which are the figures themselves: the list's count, sum or ratio is the
-number on the dashboard (``drill_totals``; the tests compare them with the rows the
+number on the dashboard (``DrillList.totals``; the tests compare them with the rows the
 snapshot job wrote).
 
 The rules are those of ``kpi.services`` (read its docstring), row by row instead of

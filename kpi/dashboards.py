@@ -190,7 +190,7 @@ def kpi_scope_for(*, actor: Actor, key: str) -> KpiScope:
     """The scope named ``key`` ("rm:12", "branch:3", "tenant") if ``actor`` may see its
     figures; ``KpiSnapshot.DoesNotExist`` otherwise (a 404, like a missing one)."""
     kind, _sep, raw_id = key.partition(":")
-    if kind == Scope.TENANT and not raw_id:
+    if key == Scope.TENANT:
         if actor is not None and actor.role == Role.HEAD_OFFICE:
             return KpiScope(Scope.TENANT)
     elif kind in (Scope.RM, Scope.BRANCH) and raw_id.isdigit():

@@ -434,7 +434,7 @@ def test_an_advisor_has_no_figures_to_drill(login, bank_a, computed):
 
 def test_another_banks_scope_and_an_unknown_drill_are_404s(login, bank_a, bank_b, computed):
     http = login(bank_a.head)
-    for key in [f"rm:{bank_b.rm.pk}", f"branch:{bank_b.sub.pk}", "rm:x", "branch:", "bank"]:
+    for key in [f"rm:{bank_b.rm.pk}", f"branch:{bank_b.sub.pk}", "rm:x", "branch:", "tenant:1"]:
         assert http.get(drill_url("vip_clients"), {**OCTOBER, "scope": key}).status_code == 404
     assert http.get(drill_url("everything"), OCTOBER).status_code == 404
 

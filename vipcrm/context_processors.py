@@ -73,17 +73,18 @@ CONTACT_TABS = [
 ]
 _CONTACT_COVERS = tuple(pattern for tab in CONTACT_TABS for pattern in (tab.url_name, *tab.covers))
 
-# The KPI area but the time sheet, which has its own entry (RMs and advisors).
-KPI_COVERS = (
-    "kpi:rm",
-    "kpi:branch",
-    "kpi:bank",
-    "kpi:drill",
-    "kpi:weights",
-    "kpi:coaching",
-    "kpi:survey*",
-    "kpi:complaint*",
-)
+# The KPI area's tabs (the time sheet has its own menu entry, for RMs and advisors):
+# the scorecards and dashboards, then the client feedback they count.
+KPI_TABS = [
+    NavItem(
+        "kpi:home",
+        _("Scorecards"),
+        covers=("kpi:rm", "kpi:branch", "kpi:bank", "kpi:drill", "kpi:weights", "kpi:coaching"),
+    ),
+    NavItem("kpi:surveys", _("Satisfaction surveys"), covers=("kpi:survey-*",)),
+    NavItem("kpi:complaints", _("Complaints"), covers=("kpi:complaint-*",)),
+]
+KPI_COVERS = tuple(pattern for tab in KPI_TABS for pattern in (tab.url_name, *tab.covers))
 
 NAVIGATION = [
     NavItem("home", _("My day")),
@@ -138,4 +139,6 @@ def navigation(request) -> dict:
         context["section_tabs"] = _links(SEGMENTATION_TABS, actor.role, current)
     if any(tab.is_current(current) for tab in CONTACT_TABS):
         context["section_tabs"] = _links(CONTACT_TABS, actor.role, current)
+    if any(tab.is_current(current) for tab in KPI_TABS):
+        context["section_tabs"] = _links(KPI_TABS, actor.role, current)
     return context

@@ -39,16 +39,16 @@ from contact_plans.serializers import (
     PlannedContactSerializer,
 )
 from customers.models import Client
-from vipcrm.idempotency import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    IdempotencyError,
-    idempotency_lookup,
-    idempotency_request_hash,
-    idempotency_store,
-)
+from vipcrm.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from vipcrm.models import StaffProfile
 from vipcrm.roles import Actor, visible_to
-from vipcrm.viewsets import Conflict, TenantModelViewSet, json_body, read_request_body
+from vipcrm.viewsets import (
+    Conflict,
+    TenantModelViewSet,
+    idempotent_write,
+    json_body,
+    read_request_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -169,22 +169,9 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
     )
     def create(self, request: Request) -> Response:
         body = read_request_body(request, max_bytes=MAX_BODY_BYTES)
-        key = request.headers.get("Idempotency-Key")
-        request_hash = ""
-        if key is not None:
-            request_hash = idempotency_request_hash(
-                method=request.method, path=_caller_path(request, self.actor), body=body
-            )
-            try:
-                stored = idempotency_lookup(key=key, request_hash=request_hash)
-            except IdempotencyError as exc:
-                raise (Conflict if exc.status == 409 else exceptions.ParseError)(
-                    exc.detail
-                ) from None
-            if stored is not None:
-                return Response(
-                    stored.data, status=stored.status_code, headers={"Idempotent-Replayed": "true"}
-                )
+        idempotency = idempotent_write(request, body, path=_caller_path(request, self.actor))
+        if idempotency.replay is not None:
+            return idempotency.replay
         fields = InteractionCreateSerializer(data=json_body(body))
         fields.is_valid(raise_exception=True)
         interaction, created = _interaction_create(
@@ -194,10 +181,7 @@ class InteractionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenan
             interaction_api_list(actor=self.actor).get(pk=interaction.pk)
         ).data
         status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        if key is not None:
-            idempotency_store(
-                key=key, request_hash=request_hash, status_code=status_code, data=data
-            )
+        idempotency.store(status_code=status_code, data=data)
         location = reverse("api:interaction-detail", kwargs={"pk": interaction.pk})
         return Response(data, status=status_code, headers={"Location": location})
 

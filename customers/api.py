@@ -30,15 +30,9 @@ from customers.serializers import (
     SyncResultSerializer,
 )
 from vipcrm.audit import audit_record
-from vipcrm.idempotency import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    IdempotencyError,
-    idempotency_lookup,
-    idempotency_request_hash,
-    idempotency_store,
-)
+from vipcrm.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from vipcrm.permissions import HasTenantAccess
-from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
+from vipcrm.viewsets import Conflict, TenantModelViewSet, idempotent_write, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -125,22 +119,9 @@ class SyncView(APIView):
 
     def post(self, request: Request) -> Response:
         body = read_request_body(request, max_bytes=SYNC_MAX_BODY_BYTES)
-        key = request.headers.get("Idempotency-Key")
-        request_hash = ""
-        try:
-            if key is not None:
-                request_hash = idempotency_request_hash(
-                    method=request.method, path=request.path, body=body
-                )
-                stored = idempotency_lookup(key=key, request_hash=request_hash)
-                if stored is not None:
-                    return Response(
-                        stored.data,
-                        status=stored.status_code,
-                        headers={"Idempotent-Replayed": "true"},
-                    )
-        except IdempotencyError as exc:
-            raise (Conflict if exc.status == 409 else exceptions.ParseError)(exc.detail) from None
+        idempotency = idempotent_write(request, body)
+        if idempotency.replay is not None:
+            return idempotency.replay
         try:
             with transaction.atomic():
                 result = sync.sync_batch_apply(kind=self.kind, body=body)
@@ -154,8 +135,7 @@ class SyncView(APIView):
                 _("The batch collided with a concurrent change and was not applied; send it again.")
             ) from None
         data = result.as_dict()
-        if key is not None:
-            idempotency_store(key=key, request_hash=request_hash, status_code=200, data=data)
+        idempotency.store(status_code=200, data=data)
         return Response(data)
 
 

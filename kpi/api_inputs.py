@@ -36,16 +36,10 @@ from kpi.forms import PeriodField
 from kpi.models import Complaint, SatisfactionSurvey
 from kpi.serializers_inputs import ComplaintSerializer, SurveySerializer
 from vipcrm.filters import ClientRowFilterSet
-from vipcrm.idempotency import (
-    IDEMPOTENCY_KEY_PARAMETER,
-    IdempotencyError,
-    idempotency_lookup,
-    idempotency_request_hash,
-    idempotency_store,
-)
+from vipcrm.idempotency import IDEMPOTENCY_KEY_PARAMETER
 from vipcrm.permissions import HasTenantAccess
 from vipcrm.roles import Actor, visible_to
-from vipcrm.viewsets import Conflict, TenantModelViewSet, read_request_body
+from vipcrm.viewsets import Conflict, TenantModelViewSet, idempotent_write, read_request_body
 
 logger = logging.getLogger(__name__)
 
@@ -190,22 +184,9 @@ class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantMo
 
     def create(self, request: Request) -> Response:
         body = read_request_body(request, max_bytes=MAX_BODY_BYTES)
-        key = request.headers.get("Idempotency-Key")
-        request_hash = ""
-        if key is not None:
-            request_hash = idempotency_request_hash(
-                method=request.method, path=request.path, body=body
-            )
-            try:
-                stored = idempotency_lookup(key=key, request_hash=request_hash)
-            except IdempotencyError as exc:
-                raise (Conflict if exc.status == 409 else exceptions.ParseError)(
-                    exc.detail
-                ) from None
-            if stored is not None:
-                return Response(
-                    stored.data, status=stored.status_code, headers={"Idempotent-Replayed": "true"}
-                )
+        idempotency = idempotent_write(request, body)
+        if idempotency.replay is not None:
+            return idempotency.replay
         try:
             # The batch function is atomic: a failure rolls its savepoint back, whole.
             result = type(self).apply(actor=self.actor, body=body, request=request)
@@ -221,8 +202,7 @@ class FeedbackViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantMo
                 _("The batch collided with a concurrent change and was not applied; send it again.")
             ) from None
         data = result.as_dict()
-        if key is not None:
-            idempotency_store(key=key, request_hash=request_hash, status_code=200, data=data)
+        idempotency.store(status_code=200, data=data)
         return Response(data)
 
 

@@ -8,6 +8,8 @@ is a 404, never a 403.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
@@ -15,8 +17,15 @@ from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status, viewsets
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from vipcrm.idempotency import (
+    IdempotencyError,
+    idempotency_lookup,
+    idempotency_request_hash,
+    idempotency_store,
+)
 from vipcrm.roles import Actor
 
 
@@ -53,6 +62,45 @@ def read_request_body(request: Request, *, max_bytes: int) -> bytes:
     if len(body) > max_bytes:
         raise PayloadTooLarge()
     return body
+
+
+@dataclass(frozen=True)
+class IdempotentWrite:
+    """A write's ``Idempotency-Key``: ``replay`` is the first response to a repeat (send
+    it, apply nothing); otherwise apply, then ``store`` the response (a no-op without a
+    key)."""
+
+    key: str | None
+    request_hash: str = ""
+    replay: Response | None = None
+
+    def store(self, *, status_code: int, data: Any) -> None:
+        if self.key is not None:
+            idempotency_store(
+                key=self.key, request_hash=self.request_hash, status_code=status_code, data=data
+            )
+
+
+def idempotent_write(request: Request, body: bytes, *, path: str | None = None) -> IdempotentWrite:
+    """Look the request's ``Idempotency-Key`` up (``path``: what the key is kept under,
+    the request's path by default); a malformed key is a 400, one reused for another
+    request a 409. Run it inside the request's transaction, before applying anything."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return IdempotentWrite(key=None)
+    request_hash = idempotency_request_hash(
+        method=request.method, path=request.path if path is None else path, body=body
+    )
+    try:
+        stored = idempotency_lookup(key=key, request_hash=request_hash)
+    except IdempotencyError as exc:
+        raise (Conflict if exc.status == 409 else exceptions.ParseError)(exc.detail) from None
+    replay = None
+    if stored is not None:
+        replay = Response(
+            stored.data, status=stored.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    return IdempotentWrite(key=key, request_hash=request_hash, replay=replay)
 
 
 def _refuse_constant(name: str):

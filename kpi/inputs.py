@@ -184,6 +184,16 @@ def _external_id_errors(
         errors["external_id"] = taken
 
 
+def _create_unless_taken(model: type[models.Model], taken: Any, **fields) -> models.Model:
+    """``model.objects.create(**fields)``; an external reference that raced past
+    ``_external_id_errors`` (the unique constraint) is refused with the same ``taken``."""
+    try:
+        with transaction.atomic():
+            return model.objects.create(**fields)
+    except IntegrityError as error:
+        raise ValidationError({"external_id": taken}) from error
+
+
 def _day_label(day: datetime.date) -> str:
     return f"{date_format(day, 'l')} {day.isoformat()}"
 
@@ -379,29 +389,21 @@ def survey_record(
     _text_errors(errors, "comment", comment, limit=2000)
     if channel and channel not in Channel.values:
         errors["channel"] = _("Unknown channel.")
-    _external_id_errors(
-        errors,
-        SatisfactionSurvey,
-        external_id,
-        _("A survey with this external reference is already recorded."),
-    )
+    taken = _("A survey with this external reference is already recorded.")
+    _external_id_errors(errors, SatisfactionSurvey, external_id, taken)
     if errors:
         raise ValidationError(errors)
-    try:
-        with transaction.atomic():
-            survey = SatisfactionSurvey.objects.create(
-                client=client,
-                staff=staff,
-                score=score,
-                surveyed_on=surveyed_on,
-                comment=comment,
-                channel=channel or "",
-                external_id=external_id,
-            )
-    except IntegrityError as error:  # the same external reference, raced past the check
-        raise ValidationError(
-            {"external_id": _("A survey with this external reference is already recorded.")}
-        ) from error
+    survey = _create_unless_taken(
+        SatisfactionSurvey,
+        taken,
+        client=client,
+        staff=staff,
+        score=score,
+        surveyed_on=surveyed_on,
+        comment=comment,
+        channel=channel or "",
+        external_id=external_id,
+    )
     _audit(
         "create",
         actor=actor,
@@ -458,28 +460,20 @@ def complaint_record(
         limit=4000,
         required=_("Describe what the client complains about."),
     )
-    _external_id_errors(
-        errors,
-        Complaint,
-        external_id,
-        _("A complaint with this external reference is already recorded."),
-    )
+    taken = _("A complaint with this external reference is already recorded.")
+    _external_id_errors(errors, Complaint, external_id, taken)
     if errors:
         raise ValidationError(errors)
-    try:
-        with transaction.atomic():
-            complaint = Complaint.objects.create(
-                client=client,
-                staff=staff,
-                received_on=received_on,
-                category=category,
-                description=description,
-                external_id=external_id,
-            )
-    except IntegrityError as error:
-        raise ValidationError(
-            {"external_id": _("A complaint with this external reference is already recorded.")}
-        ) from error
+    complaint = _create_unless_taken(
+        Complaint,
+        taken,
+        client=client,
+        staff=staff,
+        received_on=received_on,
+        category=category,
+        description=description,
+        external_id=external_id,
+    )
     _audit(
         "create",
         actor=actor,

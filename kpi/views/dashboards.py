@@ -206,6 +206,15 @@ def _weights_list(weights) -> list[tuple[str, int]]:
     return [(str(label), getattr(weights, code)) for code, label in DIMENSIONS.items()]
 
 
+def _aum_chart(trend: Trend, prefix: str):
+    return charts.trend_line(
+        _metric_points(trend, "book_aum_cny"),
+        title=gettext("Book AUM (CNY) by period"),
+        id_prefix=prefix,
+        width=CARD_CHART_WIDTH,
+    )
+
+
 def _pipeline_chart(steps, prefix: str):
     return charts.bar_list(
         [charts.Bar(f"{s.step} {s.label}", s.open.number, s.open.text, s.open.url) for s in steps],
@@ -360,12 +369,7 @@ class BranchDashboardView(PeriodMixin, StaffRequiredMixin, TemplateView):
                 max_value=100,
                 width=CARD_CHART_WIDTH,
             ),
-            aum_chart=charts.trend_line(
-                _metric_points(board.trend, "book_aum_cny"),
-                title=gettext("Book AUM (CNY) by period"),
-                id_prefix="branch-aum",
-                width=CARD_CHART_WIDTH,
-            ),
+            aum_chart=_aum_chart(board.trend, "branch-aum"),
             pipeline_chart=_pipeline_chart(board.pipeline, "branch-pipeline")
             if board.current
             else "",
@@ -429,12 +433,7 @@ class BankDashboardView(PeriodMixin, StaffRequiredMixin, TemplateView):
         context.update(
             board=board,
             tiles=_tiles(board.current, board.trend, "bank"),
-            aum_chart=charts.trend_line(
-                _metric_points(board.trend, "book_aum_cny"),
-                title=gettext("Book AUM (CNY) by period"),
-                id_prefix="bank-aum",
-                width=CARD_CHART_WIDTH,
-            ),
+            aum_chart=_aum_chart(board.trend, "bank-aum"),
             vip_chart=charts.trend_line(
                 _metric_points(board.trend, "vip_count"),
                 title=gettext("VIP clients by period"),

@@ -11,10 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from kpi.definitions import COUNT, METRICS, MONEY
 from kpi.models import ScorecardWeights
-from kpi.periods import period_bounds
-from tests.factories import BranchFactory, KpiSnapshotFactory, ScorecardWeightsFactory
+from tests.factories import BranchFactory, ScorecardWeightsFactory
+from tests.kpi.builders import snapshot_row
 from vipcrm.models import AuditEntry
 from vipcrm.tenancy import tenant_context
 
@@ -26,42 +25,14 @@ NOVEMBER = {"period": "month", "start": "2026-11-01"}
 D = datetime.date
 
 
-def figures(**overrides) -> dict:
-    values = {
-        m.code: "0.00" if m.unit == MONEY else 0 if m.unit == COUNT else None for m in METRICS
-    }
-    values.update(overrides)
-    return values
-
-
-def row(bank, branch=None, *, total=None, rank=None, start=D(2026, 11, 1), **values):
-    """A branch's row, or the bank's (no ``branch``), for the month of ``start``."""
-    first, last = period_bounds("month", start)
-    dims = dict.fromkeys(("results", "process", "tool_use", "teamwork", "feedback"), total)
-    return KpiSnapshotFactory(
-        tenant=bank.tenant,
-        staff=None,
-        branch=branch,
-        scope="branch" if branch else "tenant",
-        scope_key=f"branch:{branch.pk}" if branch else "tenant",
-        period_start=first,
-        period_end=last,
-        as_of=last,
-        values=figures(**values),
-        scores={**dims, "total": total} if branch else {},
-        score=None if total is None else Decimal(str(total)),
-        rank_in_branch=rank,
-    )
-
-
 @pytest.fixture
 def month(bank_a):
     return {
-        "tenant": row(bank_a, vip_count=120, book_aum_cny="500000000.00"),
-        "head_office": row(bank_a, bank_a.head_office, total=60.0, rank=1),
-        "city": row(bank_a, bank_a.city, total=55.0, rank=2),
-        "sub": row(bank_a, bank_a.sub, total=55.0, rank=1),
-        "other_sub": row(bank_a, bank_a.other_sub, total=70.0, rank=1),
+        "tenant": snapshot_row(bank_a, vip_count=120, book_aum_cny="500000000.00"),
+        "head_office": snapshot_row(bank_a, branch=bank_a.head_office, total=60.0, rank=1),
+        "city": snapshot_row(bank_a, branch=bank_a.city, total=55.0, rank=2),
+        "sub": snapshot_row(bank_a, branch=bank_a.sub, total=55.0, rank=1),
+        "other_sub": snapshot_row(bank_a, branch=bank_a.other_sub, total=70.0, rank=1),
     }
 
 
@@ -80,7 +51,7 @@ def test_head_office_compares_the_branches_as_their_tree(login, english, bank_a,
 
 
 def test_each_branch_has_its_score_trend(login, bank_a, month):
-    row(bank_a, bank_a.city, total=35.0, start=D(2026, 9, 1))
+    snapshot_row(bank_a, branch=bank_a.city, total=35.0, start=D(2026, 9, 1))
     response = login(bank_a.head).get(BANK, NOVEMBER)
     city = next(
         r for r in response.context["board"].branches if r.view.snapshot.branch == bank_a.city
@@ -103,7 +74,7 @@ def test_only_head_office_opens_the_bank_dashboard_and_the_weights(who, login, b
 
 def test_the_bank_dashboard_shows_no_other_banks_rows(login, english, bank_a, bank_b, month):
     branch = BranchFactory(tenant=bank_b.tenant, name="乙行机密支行", parent=bank_b.head_office)
-    row(bank_b, branch, total=99.0, rank=1)
+    snapshot_row(bank_b, branch=branch, total=99.0, rank=1)
     page = login(bank_a.head).get(BANK, NOVEMBER).content.decode()
     assert "乙行机密支行" not in page
 
@@ -116,8 +87,8 @@ def test_the_bank_dashboard_costs_the_same_queries_for_few_or_many_branches(
         http.get(BANK, NOVEMBER)
     for n in range(15):
         branch = BranchFactory(tenant=bank_a.tenant, code=f"X{n}", parent=bank_a.city)
-        row(bank_a, branch, total=float(n), rank=n + 1)
-        row(bank_a, branch, total=float(n), start=D(2026, 10, 1))
+        snapshot_row(bank_a, branch=branch, total=float(n), rank=n + 1)
+        snapshot_row(bank_a, branch=branch, total=float(n), start=D(2026, 10, 1))
     with django_assert_max_num_queries(len(few)):
         response = http.get(BANK, NOVEMBER)
     assert len(response.context["board"].branches) == 19

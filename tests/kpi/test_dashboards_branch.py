@@ -11,43 +11,14 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from kpi.definitions import COUNT, METRICS, MONEY
-from kpi.periods import period_bounds
-from tests.factories import KpiSnapshotFactory, StaffFactory
+from tests.factories import StaffFactory
+from tests.kpi.builders import snapshot_row
 from vipcrm.roles import Role
 
 pytestmark = pytest.mark.django_db
 
 NOVEMBER = {"period": "month", "start": "2026-11-01"}
 D = datetime.date
-
-
-def figures(**overrides) -> dict:
-    values = {
-        m.code: "0.00" if m.unit == MONEY else 0 if m.unit == COUNT else None for m in METRICS
-    }
-    values.update(overrides)
-    return values
-
-
-def row(bank, *, staff=None, branch=None, total=None, rank=None, start=D(2026, 11, 1), **values):
-    """An RM's row (``staff``) or a branch's (``branch``) for the month of ``start``."""
-    first, last = period_bounds("month", start)
-    dims = dict.fromkeys(("results", "process", "tool_use", "teamwork", "feedback"), total)
-    return KpiSnapshotFactory(
-        tenant=bank.tenant,
-        staff=staff,
-        branch=branch if staff is None else staff.branch,
-        scope="rm" if staff is not None else "branch",
-        scope_key=f"rm:{staff.pk}" if staff is not None else f"branch:{branch.pk}",
-        period_start=first,
-        period_end=last,
-        as_of=last,
-        values=figures(**values),
-        scores={**dims, "total": total},
-        score=None if total is None else Decimal(str(total)),
-        rank_in_branch=rank,
-    )
 
 
 def url(branch) -> str:
@@ -61,7 +32,7 @@ def month(bank_a):
         tenant=bank_a.tenant, branch=bank_a.sub, role=Role.RM, code="R3", name="钱进"
     )
     return {
-        "city": row(
+        "city": snapshot_row(
             bank_a,
             branch=bank_a.city,
             total=66.0,
@@ -74,9 +45,9 @@ def month(bank_a):
             conversion_1_pct=50.0,
             days_in_step_1=3.5,
         ),
-        "sub": row(bank_a, branch=bank_a.sub, total=66.0, rank=1, vip_count=30),
-        "other_sub": row(bank_a, branch=bank_a.other_sub, total=40.0, rank=2),
-        "rm": row(
+        "sub": snapshot_row(bank_a, branch=bank_a.sub, total=66.0, rank=1, vip_count=30),
+        "other_sub": snapshot_row(bank_a, branch=bank_a.other_sub, total=40.0, rank=2),
+        "rm": snapshot_row(
             bank_a,
             staff=bank_a.rm,
             total=55.0,
@@ -87,10 +58,10 @@ def month(bank_a):
             effective_service_ratio_pct=120.0,
             coverage_pct=75.0,
         ),
-        "colleague": row(
+        "colleague": snapshot_row(
             bank_a, staff=colleague, total=77.0, rank=1, vip_count=20, vip_time_pct=81.0
         ),
-        "other_rm": row(bank_a, staff=bank_a.other_rm, total=40.0, rank=1),
+        "other_rm": snapshot_row(bank_a, staff=bank_a.other_rm, total=40.0, rank=1),
     }
 
 
@@ -152,7 +123,7 @@ def test_rms_and_advisors_have_no_branch_dashboard(who, login, bank_a, month):
 
 
 def test_another_banks_branch_is_a_404(login, bank_a, bank_b, month):
-    row(bank_b, branch=bank_b.city, total=90.0)
+    snapshot_row(bank_b, branch=bank_b.city, total=90.0)
     assert login(bank_a.head).get(url(bank_b.city), NOVEMBER).status_code == 404
 
 
@@ -163,7 +134,9 @@ def test_a_period_without_snapshots_says_so(login, english, bank_a, month):
 
 
 def test_the_trend_reads_the_branchs_earlier_months(login, bank_a, month):
-    row(bank_a, branch=bank_a.city, total=50.0, start=D(2026, 8, 1), book_aum_cny="90000000.00")
+    snapshot_row(
+        bank_a, branch=bank_a.city, total=50.0, start=D(2026, 8, 1), book_aum_cny="90000000.00"
+    )
     response = login(bank_a.supervisor).get(url(bank_a.city), NOVEMBER)
     trend = response.context["board"].trend
     assert [p.start.month for p in trend.periods] == [6, 7, 8, 9, 10, 11]
@@ -182,15 +155,15 @@ def test_the_dashboard_costs_the_same_queries_with_3_or_30_rms(
     login, bank_a, month, django_assert_max_num_queries
 ):
     third = StaffFactory(tenant=bank_a.tenant, branch=bank_a.city, role=Role.RM, code="R4")
-    row(bank_a, staff=third, total=60.0, rank=1)
+    snapshot_row(bank_a, staff=third, total=60.0, rank=1)
     http = login(bank_a.supervisor)
     with CaptureQueriesContext(connection) as few:
         response = http.get(url(bank_a.city), NOVEMBER)
     assert len(response.context["board"].rms) == 3
     for n in range(27):
         rm = StaffFactory(tenant=bank_a.tenant, branch=bank_a.sub, role=Role.RM, code=f"N{n}")
-        row(bank_a, staff=rm, total=float(n), vip_count=n)
-        row(bank_a, staff=rm, total=float(n), start=D(2026, 10, 1))
+        snapshot_row(bank_a, staff=rm, total=float(n), vip_count=n)
+        snapshot_row(bank_a, staff=rm, total=float(n), start=D(2026, 10, 1))
     with django_assert_max_num_queries(len(few)):
         response = http.get(url(bank_a.city), NOVEMBER)
     assert len(response.context["board"].rms) == 30

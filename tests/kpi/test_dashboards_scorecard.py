@@ -13,18 +13,17 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from kpi.dashboards import Position, metric_score
-from kpi.definitions import COUNT, METRICS, METRICS_BY_CODE, MONEY
+from kpi.definitions import METRICS, METRICS_BY_CODE
 from kpi.models import KpiSnapshot
-from kpi.periods import period_bounds
 from kpi.services import kpi_snapshot_take
 from tests.factories import (
     ClientFactory,
     InteractionFactory,
-    KpiSnapshotFactory,
     ScorecardWeightsFactory,
     StaffFactory,
     TimeLogFactory,
 )
+from tests.kpi.builders import DIMENSIONS, snapshot_row
 from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
 
@@ -34,33 +33,12 @@ NOVEMBER = {"period": "month", "start": "2026-11-01"}
 D = datetime.date
 
 
-def figures(**overrides) -> dict:
-    """A snapshot's values: every metric, zeros and nulls, then ``overrides``."""
-    values = {
-        m.code: "0.00" if m.unit == MONEY else 0 if m.unit == COUNT else None for m in METRICS
-    }
-    values.update(overrides)
-    return values
-
-
-def card(bank, staff, *, total=None, start=D(2026, 11, 1), period="month", rank=None, **values):
-    scores = {"results": None, "process": None, "tool_use": None, "teamwork": None}
-    scores.update(feedback=None, total=total)
+def card(bank, staff, *, total=None, **kwargs):
+    """``staff``'s row; with a ``total``, the dimensions score 80, 60, 50, 40 and no feedback."""
+    scores = {**dict.fromkeys(DIMENSIONS), "total": total}
     if total is not None:
-        scores.update(results=80.0, process=60.0, tool_use=50.0, teamwork=40.0, feedback=None)
-    first, last = period_bounds(period, start)
-    return KpiSnapshotFactory(
-        tenant=bank.tenant,
-        staff=staff,
-        period=period,
-        period_start=first,
-        period_end=last,
-        as_of=last,
-        values=figures(**values),
-        scores=scores,
-        score=None if total is None else Decimal(str(total)),
-        rank_in_branch=rank,
-    )
+        scores.update(results=80.0, process=60.0, tool_use=50.0, teamwork=40.0)
+    return snapshot_row(bank, staff=staff, total=total, scores=scores, **kwargs)
 
 
 def url(staff) -> str:

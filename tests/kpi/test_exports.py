@@ -13,15 +13,14 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from kpi import exports
-from kpi.definitions import COUNT, METRICS, MONEY
-from kpi.periods import period_bounds
+from kpi.definitions import METRICS
 from tests.factories import (
     ClientFactory,
-    KpiSnapshotFactory,
     PlannedContactFactory,
     StaffFactory,
     TimeLogFactory,
 )
+from tests.kpi.builders import snapshot_row
 from vipcrm.models import AuditEntry
 from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
@@ -34,37 +33,8 @@ D = datetime.date
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def figures(**overrides) -> dict:
-    values = {
-        m.code: "0.00" if m.unit == MONEY else 0 if m.unit == COUNT else None for m in METRICS
-    }
-    values.update(overrides)
-    return values
-
-
-def row(bank, *, staff=None, branch=None, total=None, rank=None, **values):
-    first, last = period_bounds("month", D(2026, 11, 1))
-    if staff is not None:
-        scope, key, branch = "rm", f"rm:{staff.pk}", staff.branch
-    elif branch is not None:
-        scope, key = "branch", f"branch:{branch.pk}"
-    else:
-        scope, key = "tenant", "tenant"
-    dims = dict.fromkeys(("results", "process", "tool_use", "teamwork", "feedback"), total)
-    return KpiSnapshotFactory(
-        tenant=bank.tenant,
-        staff=staff,
-        branch=branch,
-        scope=scope,
-        scope_key=key,
-        period_start=first,
-        period_end=last,
-        as_of=D(2026, 11, 27),
-        values=figures(**values),
-        scores={**dims, "total": total} if scope != "tenant" else {},
-        score=None if total is None else Decimal(str(total)),
-        rank_in_branch=rank,
-    )
+def row(bank, **kwargs):
+    return snapshot_row(bank, as_of=D(2026, 11, 27), **kwargs)
 
 
 @pytest.fixture

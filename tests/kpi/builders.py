@@ -1,15 +1,23 @@
-"""Snapshot rows for the KPI page and export tests: every metric in ``values`` (zeros
-and nulls unless given), in the scope the arguments name."""
+"""Builders shared by the KPI tests: a moment of the bank's day (``shanghai``) and
+snapshot rows for the page and export tests (every metric in ``values``, zeros and
+nulls unless given, in the scope the arguments name)."""
 
 import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from kpi.definitions import COUNT, METRICS, MONEY
 from kpi.models import KpiSnapshot
 from kpi.periods import period_bounds
 from tests.factories import KpiSnapshotFactory
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 DIMENSIONS = ("results", "process", "tool_use", "teamwork", "feedback")
+
+
+def shanghai(*args) -> datetime.datetime:
+    """``datetime.datetime(*args)`` in the banks' time zone."""
+    return datetime.datetime(*args, tzinfo=SHANGHAI)
 
 
 def figures(**overrides) -> dict:

@@ -4,7 +4,6 @@ tenant isolation and a query count that does not grow with the bank."""
 
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection
@@ -33,17 +32,13 @@ from tests.factories import (
     TierFactory,
     TimeLogFactory,
 )
+from tests.kpi.builders import shanghai
 from vipcrm.roles import Role
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 D = datetime.date
-
-
-def shanghai(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=SHANGHAI)
 
 
 def take(tenant, period, start, **kwargs) -> dict[str, KpiSnapshot]:

@@ -7,7 +7,6 @@ October 2026, figures to 31 October; rm (R1) in BJ01, other_rm (R2) in SH01.
 
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -26,18 +25,14 @@ from tests.factories import (
     TierFactory,
     TimeLogFactory,
 )
+from tests.kpi.builders import shanghai
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 OCTOBER = datetime.date(2026, 10, 1)
 D = datetime.date
 Status = PlannedContact.Status
-
-
-def shanghai(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=SHANGHAI)
 
 
 def take(bank, start=OCTOBER, period="month", **kwargs) -> dict[str, KpiSnapshot]:

@@ -30,7 +30,6 @@ other_rm (R2, SH01) owns c7 (GOLD, 1,000,000.00 on both days, homed SH01); c8 (G
 
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -48,17 +47,13 @@ from tests.factories import (
     TierChangeFactory,
     TierFactory,
 )
+from tests.kpi.builders import shanghai
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 OCTOBER = datetime.date(2026, 10, 1)
 D = datetime.date
-
-
-def shanghai(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=SHANGHAI)
 
 
 @pytest.fixture

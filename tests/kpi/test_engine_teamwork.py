@@ -9,7 +9,6 @@ in SH01, the advisor (A1) in BJ01.
 
 import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -36,19 +35,15 @@ from tests.factories import (
     TierFactory,
     TierOverrideFactory,
 )
+from tests.kpi.builders import shanghai
 from vipcrm.models import AuditEntry
 from vipcrm.roles import Actor, Role
 from vipcrm.tenancy import tenant_context
 
 pytestmark = pytest.mark.django_db
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 OCTOBER = datetime.date(2026, 10, 1)
 D = datetime.date
-
-
-def shanghai(*args) -> datetime.datetime:
-    return datetime.datetime(*args, tzinfo=SHANGHAI)
 
 
 def take(bank, start=OCTOBER, **kwargs) -> dict[str, dict]:

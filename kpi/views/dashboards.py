@@ -486,12 +486,8 @@ class DrillView(PeriodMixin, StaffRequiredMixin, TemplateView):
 
     def export(self, file_format: str):
         request = self.request
-        form = PeriodForm(request.GET)
-        if file_format not in exports.CONTENT_TYPES:
-            form.is_valid()
-            form.add_error(None, gettext("The format must be csv or xlsx."))
-            return invalid_filters_response(form)
-        if not form.is_valid():
+        form = _export_form(request, file_format)
+        if form.errors:
             return invalid_filters_response(form)
         period = form.kpi_period(tenant_today(self.actor.tenant_id))
         file = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
@@ -569,6 +565,15 @@ def _scope_url(scope: KpiScope, period: KpiPeriod) -> str:
     return f"{_scope_path(scope)}?{_query(period)}"
 
 
+def _export_form(request, file_format: str) -> PeriodForm:
+    """An export's period form, validated; an unknown ``file_format`` is one more error."""
+    form = PeriodForm(request.GET)
+    form.is_valid()
+    if file_format not in exports.CONTENT_TYPES:
+        form.add_error(None, gettext("The format must be csv or xlsx."))
+    return form
+
+
 def _file_name(name: str, file_format: str) -> str:
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     safe = UNSAFE_FILENAME.sub("_", name).strip("_") or "kpi"
@@ -603,12 +608,9 @@ class ScorecardExportView(StaffRequiredMixin, View):
             raise Http404 from error
         if scope is None:
             raise Http404
-        form = PeriodForm(request.GET)
         file_format = request.GET.get("format", "csv")
-        valid = form.is_valid()
-        if file_format not in exports.CONTENT_TYPES:
-            form.add_error(None, gettext("The format must be csv or xlsx."))
-        if not valid or form.errors:
+        form = _export_form(request, file_format)
+        if form.errors:
             return invalid_filters_response(form)
         period = form.kpi_period(tenant_today(self.actor.tenant_id))
         # One row per RM and branch of the scope: small enough to answer from memory.

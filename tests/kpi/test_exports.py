@@ -245,7 +245,7 @@ def test_a_drill_down_export_keeps_to_the_scope_and_the_viewer(login, bank_a, ba
         assert response.status_code == 404
 
 
-def test_a_drill_down_export_in_an_unknown_format_is_a_400(login, bank_a, month):
+def test_a_drill_down_export_in_an_unknown_format_is_a_400(login, english, bank_a, month):
     response = login(bank_a.rm).get(drill("interactions"), {**NOVEMBER, "format": "docx"})
     assert response.status_code == 400
     assert "csv or xlsx" in response.content.decode()

@@ -309,6 +309,7 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric(
         "effective_service_ratio_pct", _("Effective service ratio (%)"), CAPACITY, PERCENT,
+        # xgettext:no-python-format
         _("The book weighted by the tiers' book weights, over the RM's capacity (own, or the "
           "bank's default), on the figures' date: above 100% overloaded, below 70% room (a "
           "branch: its RMs' weighted books over their capacities)."),

@@ -208,10 +208,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict, *, workers: int, port: int, log: Path, threads: int = 1) -> Iterator[None]:
+def gunicorn(
+    env: dict, *, workers: int, port: int, log: Path, threads: int = 1, connections: int = 1000
+) -> Iterator[None]:
     """gunicorn on ``127.0.0.1:port`` under production settings (a throwaway secret key,
-    no TLS redirect): ``workers`` gthread workers of ``threads`` threads, keep-alive 30 s;
-    its output goes to ``log``."""
+    no TLS redirect): ``workers`` gthread workers of ``threads`` threads, keep-alive 30 s,
+    at most ``connections`` connections a worker (gunicorn's default 1,000; fewer spreads
+    a few keep-alive clients over the workers instead of letting the first worker to
+    accept take them all); its output goes to ``log``."""
     env = {
         **env,
         "DJANGO_SETTINGS_MODULE": "vipcrm.settings.production",
@@ -233,6 +237,8 @@ def gunicorn(env: dict, *, workers: int, port: int, log: Path, threads: int = 1)
                 "gthread",
                 "--threads",
                 str(threads),
+                "--worker-connections",
+                str(connections),
                 "--keep-alive",
                 "30",
                 "--timeout",

@@ -119,7 +119,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -140,9 +140,9 @@ from customers.models import (
 from customers.selectors import client_list
 from customers.services import Section, client_editable_sections, need_create
 from segmentation.models import ClientSegment, ServiceStandard
-from vipcrm.audit import audit_record
+from vipcrm.audit import audit_action, audit_record
 from vipcrm.models import Notification, StaffProfile, Tenant
-from vipcrm.roles import Actor
+from vipcrm.roles import Actor, token_write_check
 from vipcrm.tenancy import activate_tenant, current_tenant_id
 
 NOTIFICATION_KIND = "maturity_reminders"
@@ -748,26 +748,6 @@ def _contact_access(*, actor: Actor | None, planned_contact: PlannedContact) -> 
     return locked
 
 
-def _write_check(actor: Actor) -> None:
-    if actor.is_integration and "write" not in actor.scopes:
-        raise PermissionDenied(_("This token may only read."))
-
-
-def _audit(
-    action: str,
-    *,
-    actor: Actor | None,
-    obj: models.Model,
-    request: HttpRequest | None,
-    detail: dict,
-) -> None:
-    # With a request the entry names its user (or token) and address; without one (a
-    # shell, a test, a job) it names the actor's login.
-    staff = getattr(actor, "staff", None)
-    user = None if request is not None else getattr(staff, "user", None)
-    audit_record(action=action, request=request, user=user, obj=obj, detail=detail)
-
-
 # --- Interactions --------------------------------------------------------------------------
 
 
@@ -909,7 +889,7 @@ def interaction_log(
     owner RM; needs found are opened on the client when not already open. Audited.
     """
     client_access(actor=actor, client=client)
-    _write_check(actor)
+    token_write_check(actor)
     by = _staff_of(actor=actor, staff=staff)
     zone = tenant_zone(client.tenant_id)
     today = timezone.localdate(timezone=zone)
@@ -991,7 +971,7 @@ def interaction_log(
             note=next_step[:200],
         )
     _needs_open(actor=actor, by=by, client=client, kinds=needs, today=today, request=request)
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=interaction,
@@ -1031,7 +1011,7 @@ def _needs_open(
     existing = dict(Need.objects.filter(client=client, kind__in=kinds).values_list("kind", "pk"))
     reopened = Need.objects.filter(pk__in=existing.values(), is_open=False)
     for need in reopened:
-        _audit(
+        audit_action(
             "update",
             actor=actor,
             obj=need,
@@ -1048,7 +1028,7 @@ def _needs_open(
             need_create(actor=finder, client=client, kind=kind, request=request)
             continue
         need = Need.objects.create(client=client, kind=kind, identified_on=today)
-        _audit(
+        audit_action(
             "create", actor=actor, obj=need, request=request, detail={"client": client.external_id}
         )
 
@@ -1075,7 +1055,7 @@ def planned_contact_create(
     channel, a note over 200 characters. Source ``manual:<uuid>``. Audited.
     """
     client_access(actor=actor, client=client)
-    _write_check(actor)
+    token_write_check(actor)
     note = (note or "").strip()
     errors: dict[str, Any] = {}
     if reason not in MANUAL_REASONS:
@@ -1099,7 +1079,7 @@ def planned_contact_create(
         source_key=f"manual:{uuid.uuid4().hex}",
         note=note,
     )
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=contact,
@@ -1127,7 +1107,7 @@ def planned_contact_reschedule(
     to today or later is planned again. Audited (before → after).
     """
     contact = _contact_access(actor=actor, planned_contact=planned_contact)
-    _write_check(actor)
+    token_write_check(actor)
     reason = (reason or "").strip()
     if not contact.is_open:
         raise ValidationError(_("Only an open planned contact can be rescheduled."))
@@ -1151,7 +1131,7 @@ def planned_contact_reschedule(
     contact.save(
         update_fields=["due_on", "rescheduled_from", "reschedule_reason", "status", "updated_at"]
     )
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=contact,
@@ -1185,7 +1165,7 @@ def planned_contact_cancel(
     cancelled contact: its source stays taken. Audited.
     """
     contact = _contact_access(actor=actor, planned_contact=planned_contact)
-    _write_check(actor)
+    token_write_check(actor)
     reason = (reason or "").strip()
     if not contact.is_open:
         raise ValidationError(_("Only an open planned contact can be cancelled."))
@@ -1197,7 +1177,7 @@ def planned_contact_cancel(
     contact.status = PlannedContact.Status.CANCELLED
     contact.cancel_reason = reason
     contact.save(update_fields=["status", "cancel_reason", "updated_at"])
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=contact,

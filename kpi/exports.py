@@ -34,7 +34,7 @@ from kpi.dashboards import KpiPeriod, KpiScope
 from kpi.definitions import DIMENSIONS, METRICS, MONEY
 from kpi.drilldowns import Drill
 from segmentation.segments import FORMULA_START
-from vipcrm.audit import audit_record
+from vipcrm.audit import audit_action
 from vipcrm.roles import Actor
 from vipcrm.tenancy import current_tenant_id
 
@@ -145,11 +145,6 @@ def _sheet_title(name: str) -> str:
     return cleaned or "KPI"
 
 
-def _audit(*, actor: Actor, request: HttpRequest | None, detail: dict) -> None:
-    user = None if request is not None else getattr(actor.staff, "user", None)
-    audit_record(action="export", request=request, user=user, detail=detail)
-
-
 # --- Scorecards -------------------------------------------------------------------------
 
 
@@ -226,7 +221,9 @@ def scorecards_export(
         file=file,
         title=gettext("Scorecards %(period)s") % {"period": period.label},
     )
-    _audit(
+    audit_action(
+        "export",
+        obj=None,
         actor=actor,
         request=request,
         detail={
@@ -297,7 +294,9 @@ def drilldown_export(
         file=file,
         title=str(drill.title),
     )
-    _audit(
+    audit_action(
+        "export",
+        obj=None,
         actor=actor,
         request=request,
         detail={

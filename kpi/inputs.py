@@ -117,9 +117,9 @@ from customers.sync import (
 )
 from kpi.definitions import DIMENSIONS
 from kpi.models import CoachingNote, Complaint, SatisfactionSurvey, TimeLog
-from vipcrm.audit import audit_record
+from vipcrm.audit import audit_action
 from vipcrm.models import StaffProfile
-from vipcrm.roles import Actor, Role, branch_subtree_ids, visible_to
+from vipcrm.roles import Actor, Role, branch_subtree_ids, token_write_check, visible_to
 
 TIME_LOGGERS = (Role.RM, Role.ADVISOR)
 OVERSEERS = (Role.SUPERVISOR, Role.HEAD_OFFICE)
@@ -131,25 +131,6 @@ DAY = datetime.timedelta(days=1)
 
 
 # --- Shared checks -----------------------------------------------------------------------
-
-
-def _audit(
-    action: str,
-    *,
-    actor: Actor,
-    obj: models.Model | None,
-    request: HttpRequest | None,
-    detail: dict,
-) -> None:
-    # With a request the entry names its user (or token) and address; without one (a
-    # shell, a test, a job) it names the actor's login.
-    user = None if request is not None else getattr(actor.staff, "user", None)
-    audit_record(action=action, request=request, user=user, obj=obj, detail=detail)
-
-
-def _write_check(actor: Actor) -> None:
-    if actor.is_integration and "write" not in actor.scopes:
-        raise PermissionDenied(_("This token may only read."))
 
 
 def _same_tenant(actor: Actor, obj: models.Model | None) -> bool:
@@ -309,7 +290,7 @@ def time_week_set(
         TimeLog.objects.bulk_update(updated, ["hours", "updated_at"])
     if deleted:
         TimeLog.objects.filter(pk__in=deleted).delete()
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=staff,
@@ -367,7 +348,7 @@ def survey_record(
     characters, an unknown channel, an external reference already recorded. Audited.
     """
     client_access(actor=actor, client=client)
-    _write_check(actor)
+    token_write_check(actor)
     if not actor.is_integration and actor.role not in OVERSEERS:
         raise PermissionDenied(
             _(
@@ -404,7 +385,7 @@ def survey_record(
         channel=channel or "",
         external_id=external_id,
     )
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=survey,
@@ -441,7 +422,7 @@ def complaint_record(
     reference already recorded. Audited.
     """
     client_access(actor=actor, client=client)
-    _write_check(actor)
+    token_write_check(actor)
     description, external_id = (description or "").strip(), (external_id or "").strip()
     errors = _feedback_staff_errors(
         actor=actor,
@@ -474,7 +455,7 @@ def complaint_record(
         description=description,
         external_id=external_id,
     )
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=complaint,
@@ -538,7 +519,7 @@ def complaint_resolve(
     locked.resolved_on = resolved_on
     locked.resolution = resolution
     locked.save(update_fields=["status", "resolved_on", "resolution", "updated_at"])
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=locked,
@@ -615,7 +596,7 @@ def coaching_note_create(
     note = CoachingNote.objects.create(
         rm=rm, author=actor.staff, text=text, focus=focus, follow_up_on=follow_up_on
     )
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=note,
@@ -866,11 +847,11 @@ def _batch_apply(
         raise PermissionDenied(
             _("Batches are for integrations: use an API token with the write scope.")
         )
-    _write_check(actor)
+    token_write_check(actor)
     batch = kind(today=tenant_today(actor.tenant_id))
     result = batch.apply(body)
     if batch.written:
-        _audit(
+        audit_action(
             "create" if result.created else "update",
             actor=actor,
             obj=None,

@@ -127,9 +127,9 @@ from sales_pipeline.models import (
     StepEntry,
 )
 from sales_pipeline.selectors import opportunity_list
-from vipcrm.audit import audit_record
+from vipcrm.audit import audit_action
 from vipcrm.models import Notification, StaffProfile
-from vipcrm.roles import Actor, Role
+from vipcrm.roles import Actor, Role, token_write_check
 from vipcrm.tenancy import current_tenant_id
 
 FOLLOW_UP_DAYS = (7, 30)  # after-sales check-ins, days after the sale
@@ -201,11 +201,8 @@ def _opportunity_locked(*, actor: Actor | None, opportunity: Opportunity | None)
 
 
 def _writer_check(actor: Actor) -> None:
-    if actor.is_integration:
-        if "write" not in actor.scopes:
-            raise PermissionDenied(_("This token may only read."))
-        return
-    if actor.role not in WRITER_ROLES:
+    token_write_check(actor)
+    if not actor.is_integration and actor.role not in WRITER_ROLES:
         raise PermissionDenied(
             _("Supervisors and head office follow the pipeline; the RM and advisors move it.")
         )
@@ -213,21 +210,6 @@ def _writer_check(actor: Actor) -> None:
 
 def _staff(actor: Actor) -> StaffProfile | None:
     return actor.staff if not actor.is_integration else None
-
-
-def _audit(
-    action: str,
-    *,
-    actor: Actor,
-    obj: models.Model,
-    request: HttpRequest | None,
-    detail: dict,
-) -> None:
-    # With a request the entry names its user (or token) and address; without one (a
-    # shell, a test, the demo) it names the actor's login.
-    staff = _staff(actor)
-    user = None if request is not None else getattr(staff, "user", None)
-    audit_record(action=action, request=request, user=user, obj=obj, detail=detail)
 
 
 def _open_check(opportunity: Opportunity, *, steps: Iterable[int], doing: str) -> None:
@@ -554,7 +536,7 @@ def opportunity_move(
     detail: dict[str, Any] = {"step": [current.value, to_step]}
     if "interaction" in fields:
         detail["interaction"] = facts.needs.pk
-    _audit("update", actor=actor, obj=opportunity, request=request, detail=detail)
+    audit_action("update", actor=actor, obj=opportunity, request=request, detail=detail)
     return opportunity
 
 
@@ -617,7 +599,7 @@ def _opportunity_new(
     OpportunityAdvisor.objects.bulk_create(
         OpportunityAdvisor(opportunity=opportunity, staff=staff) for staff in advisors
     )
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=opportunity,
@@ -770,7 +752,7 @@ def opportunity_update(
         changes["advisors"] = [sorted(old_advisors), sorted(new_advisors)]
     if changes:
         opportunity.save(update_fields=["title", "expected_amount_cny", "updated_at"])
-        _audit("update", actor=actor, obj=opportunity, request=request, detail=changes)
+        audit_action("update", actor=actor, obj=opportunity, request=request, detail=changes)
     return opportunity
 
 
@@ -818,7 +800,7 @@ def opportunity_plan_contact(
     )
     opportunity.planned_contact = contact
     opportunity.save(update_fields=["planned_contact", "updated_at"])
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=opportunity,
@@ -863,7 +845,7 @@ def opportunity_log_contact(
     before = opportunity.interaction_id
     opportunity.interaction = interaction
     opportunity.save(update_fields=["interaction", "updated_at"])
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=opportunity,
@@ -993,7 +975,7 @@ def proposal_create(
         for product, amount in clean
     )
     opportunity.save(update_fields=["updated_at"])
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=proposal,
@@ -1205,7 +1187,7 @@ def opportunity_win(
             "updated_at",
         ]
     )
-    _audit(
+    audit_action(
         "update",
         actor=actor,
         obj=opportunity,
@@ -1307,7 +1289,7 @@ def opportunity_lose(
     opportunity.status = Opportunity.Status.LOST
     opportunity.lost_reason, opportunity.lost_note, opportunity.lost_at = reason, note, now
     opportunity.save(update_fields=["status", "lost_reason", "lost_note", "lost_at", "updated_at"])
-    _audit("update", actor=actor, obj=opportunity, request=request, detail=detail)
+    audit_action("update", actor=actor, obj=opportunity, request=request, detail=detail)
     return opportunity
 
 
@@ -1465,7 +1447,7 @@ def referral_create(
         owner_rm=owner,
         referrer=referrer,
     )
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=prospect,
@@ -1474,7 +1456,7 @@ def referral_create(
     )
     if relationship:
         tie = Relationship.objects.create(client=referrer, related=prospect, kind=relationship)
-        _audit(
+        audit_action(
             "create",
             actor=actor,
             obj=tie,
@@ -1504,7 +1486,7 @@ def referral_create(
         note=note,
     )
     opportunity.save(update_fields=["updated_at"])
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=referral,
@@ -1571,7 +1553,7 @@ def celebration_record(
     opportunity.completed_at = now
     opportunity.save(update_fields=["completed_at", "updated_at"])
     told = _celebration_notify(opportunity, by=by)
-    _audit(
+    audit_action(
         "create",
         actor=actor,
         obj=celebration,

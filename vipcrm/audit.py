@@ -68,6 +68,22 @@ def audit_record(
         entry.save()
 
 
+def audit_action(
+    action: str,
+    *,
+    actor,
+    obj: models.Model | None,
+    request: HttpRequest | None,
+    detail: dict[str, Any],
+) -> None:
+    """``audit_record`` for a service acting for ``actor`` (an ``Actor``): with a request
+    the entry names its user (or token) and address; without one (a shell, a test, a
+    job, the demo) it names the actor's own login."""
+    staff = getattr(actor, "staff", None)
+    user = None if request is not None else getattr(staff, "user", None)
+    audit_record(action=action, request=request, user=user, obj=obj, detail=detail)
+
+
 def _on_login(sender, request, user, **kwargs) -> None:
     audit_record(action="login", request=request, user=user)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -66,6 +67,12 @@ class Actor:
     @classmethod
     def for_staff(cls, staff) -> Actor:
         return cls(tenant_id=staff.tenant_id, staff=staff, role=staff.role)
+
+
+def token_write_check(actor: Actor) -> None:
+    """An integration token without the ``write`` scope may only read."""
+    if actor.is_integration and "write" not in actor.scopes:
+        raise PermissionDenied(_("This token may only read."))
 
 
 def branch_subtree_ids(branch_id: int) -> list[int]:

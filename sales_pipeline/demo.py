@@ -45,7 +45,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import models
-from django.db.models import F, Window
+from django.db.models import F, OuterRef, Subquery, Window
 from django.db.models.functions import RowNumber
 
 from contact_plans.demo import PLANNED_KINDS
@@ -449,11 +449,12 @@ class _Builder:
             opportunities,
             ["created_at", "step_entered_at", "won_at", "completed_at", "lost_at"],
         )
-        for opportunity in opportunities:
-            if opportunity.completed_at is not None:
-                Celebration.objects.filter(opportunity=opportunity).update(
-                    created_at=opportunity.completed_at
-                )
+        # A celebration is dated when its opportunity was completed: one UPDATE.
+        Celebration.objects.filter(opportunity__in=opportunities).update(
+            created_at=Subquery(
+                Opportunity.objects.filter(pk=OuterRef("opportunity_id")).values("completed_at")[:1]
+            )
+        )
 
 
 def _level(client: Client) -> int:

@@ -72,6 +72,7 @@ def test_rm_finds_a_client_by_mobile_suffix_and_adds_a_need_inline(live_server, 
     assert "女儿明年赴英留学" in page.locator("section#needs").inner_text()
     assert page.evaluate("window.__stillTheSamePage") is True
     assert page.url.endswith(f"/clients/{star.external_id}/")
+    page.wait_for_load_state("networkidle")  # no request still writing (SQLite locks)
 
     with tenant_context(bank_a.tenant):
         need = Need.objects.get(client=star)

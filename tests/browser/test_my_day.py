@@ -101,6 +101,7 @@ def test_rm_logs_a_call_from_my_day_and_the_next_due_date_moves(live_server, pag
     assert page.evaluate("window.__stillTheSamePage") is True
     # Logging also completed the open cadence contact: the overdue count refreshes to 0.
     page.wait_for_function("document.querySelector('#contact-stats dd').textContent.trim() === '0'")
+    page.wait_for_load_state("networkidle")  # no request still writing (SQLite locks)
 
     with tenant_context(bank_a.tenant):
         plan = ContactPlan.objects.get(client=vip)

@@ -76,6 +76,9 @@ def test_supervisor_builds_saves_opens_and_exports_a_segment(live_server, page, 
     page.locator("#seg-is_shared").check()
     page.locator("#segment-save").click()
     page.wait_for_url(re.compile(r".*/segmentation/segments/\d+/$"))
+    # The page's own requests (the notification bell) finish before the test reads the
+    # database: SQLite's shared in-memory database locks a table a request is writing.
+    page.wait_for_load_state("networkidle")
 
     with tenant_context(t):
         segment = SavedSegment.objects.get()

@@ -955,9 +955,16 @@ class Take:
     slowest: list[tuple[str, float]] = field(default_factory=list)
 
 
-def snapshot_take(tenant_id: int, period: str, start: datetime.date, as_of: datetime.date) -> Take:
+def snapshot_take(
+    tenant_id: int,
+    period: str,
+    start: datetime.date,
+    as_of: datetime.date,
+    shared: dict | None = None,
+) -> Take:
     """One ``kpi_snapshot_take`` as the application (its role, RLS, the tenant's
-    context), with each statement's time."""
+    context), with each statement's time; ``shared`` as the nightly job keeps it across
+    the night's periods."""
     from django.db import connection
 
     from kpi.services import kpi_snapshot_take
@@ -974,7 +981,7 @@ def snapshot_take(tenant_id: int, period: str, start: datetime.date, as_of: date
 
     started = time.monotonic()
     with connection.execute_wrapper(timed), tenant_context(tenant_id):
-        written = kpi_snapshot_take(period=period, start=start, as_of=as_of)
+        written = kpi_snapshot_take(period=period, start=start, as_of=as_of, shared=shared)
     seconds = time.monotonic() - started
     slowest = sorted(statements, key=lambda statement: -statement[1])[:3]
     return Take(period, start, as_of, seconds, written, slowest)
@@ -982,9 +989,10 @@ def snapshot_take(tenant_id: int, period: str, start: datetime.date, as_of: date
 
 def snapshots_time(tenant_id: int, day: datetime.date) -> list[Take]:
     takes = []
+    shared: dict = {}  # as kpi_snapshot_job: one night's periods share what is the same
     for period, start in periods_taken(day):
         as_of = min(day, period_end(period, start))
-        take = snapshot_take(tenant_id, period, start, as_of)
+        take = snapshot_take(tenant_id, period, start, as_of, shared)
         takes.append(take)
         print(
             f"  {period:<8} {start}  as of {as_of}  {take.seconds:7.1f} s   {take.written}",

@@ -284,6 +284,10 @@ class _Sql:
         self.contact = qn(PlannedContact._meta.db_table)
         self.holding = qn(Holding._meta.db_table)
         self.least = "LEAST" if self.pg else "MIN"
+        # A derived table PostgreSQL must not pull up into its parent: pulled up, each
+        # reference to a column that is a correlated sub-select runs the sub-select
+        # again (the client pass read every AUM snapshot three times, 18 s → 8 s).
+        self.fence = "OFFSET 0" if self.pg else ""
         self.greatest = "GREATEST" if self.pg else "MAX"
 
     def cents(self, amount: str) -> str:
@@ -378,7 +382,9 @@ def _tally_clients(tallies: _Tallies, w: _Window, sql: _Sql) -> None:
                         {sql.aum_on("c.id", "%(before)s")} AS aum_before
                     FROM {sql.client} c
                     WHERE c.tenant_id = %(tenant)s
+                    {sql.fence}
                 ) x
+                {sql.fence}
             ) y
         ) z
         GROUP BY z.owner_rm_id, z.branch_id
@@ -622,23 +628,44 @@ def _tally_feedback(tallies: _Tallies, w: _Window) -> None:
     )
 
 
-def _tally_capacity(tallies: _Tallies, w: _Window) -> None:
+def _tally_capacity(tallies: _Tallies, w: _Window, shared: dict | None = None) -> None:
     """Unqualified VIPs and near-threshold clients (segmentation's lists), and each active
-    RM's weighted book and capacity (``rm_loads``)."""
+    RM's weighted book and capacity (``rm_loads``) — the clients as they stand, the same
+    for every period taken as of one day: ``shared`` (the nightly job's, per day) keeps
+    them for the next period instead of reading every client again."""
+    key = ("capacity", current_tenant_id(), w.as_of)
+    if shared is not None and key in shared:
+        rows = shared[key]
+    else:
+        rows = _capacity_rows(w)
+        if shared is not None:
+            shared[key] = rows
+    for staff_id, branch_id, components in rows:
+        tallies.add(staff_id, branch_id, components)
+
+
+def _capacity_rows(w: _Window) -> list[tuple[int | None, int | None, dict]]:
     bank = Actor(tenant_id=current_tenant_id(), role=Role.HEAD_OFFICE)
     policy = tiering_policy()
     unqualified = unqualified_filter(with_tiering_basis(Client.objects.all()), today=w.as_of)
-    tallies.add_rows(
-        _grouped(unqualified, staff="owner_rm", branch="branch", unqualified=Count("pk"))
-    )
     near = near_threshold_clients(actor=bank, policy=policy)
-    tallies.add_rows(_grouped(near, staff="owner_rm", branch="branch", near=Count("pk")))
+    rows = []
+    for grouped in (
+        _grouped(unqualified, staff="owner_rm", branch="branch", unqualified=Count("pk")),
+        _grouped(near, staff="owner_rm", branch="branch", near=Count("pk")),
+    ):
+        for row in grouped:
+            staff_id, branch_id = row.pop("staff_key"), row.pop("branch_key")
+            rows.append((staff_id, branch_id, row))
     for load in rm_loads(actor=bank, policy=policy, today=w.as_of):
-        tallies.add(
-            load.staff.pk,
-            load.staff.branch_id,
-            {"weighted_book": load.weighted_book, "capacity": load.capacity},
+        rows.append(
+            (
+                load.staff.pk,
+                load.staff.branch_id,
+                {"weighted_book": load.weighted_book, "capacity": load.capacity},
+            )
         )
+    return rows
 
 
 # --- From tallies to figures --------------------------------------------------------------
@@ -802,7 +829,11 @@ def _ranks(scores: Mapping[Any, Decimal | None], groups: Iterable[list[Any]]) ->
 
 
 def kpi_snapshot_take(
-    *, period: str, start: datetime.date, as_of: datetime.date | None = None
+    *,
+    period: str,
+    start: datetime.date,
+    as_of: datetime.date | None = None,
+    shared: dict | None = None,
 ) -> dict[str, int]:
     """Compute and store the current tenant's KPI snapshots of one period.
 
@@ -811,7 +842,9 @@ def kpi_snapshot_take(
     past the period's end is its end). Implements the rules of this module's docstring
     in a fixed number of queries; returns the period's rows per scope (``rm``,
     ``branch``, ``tenant``), how many were ``written`` (new or changed) and how many
-    ``removed`` (scopes gone since the last run). Raises ``ValueError`` for an unknown
+    ``removed`` (scopes gone since the last run). ``shared``: a dict kept across the
+    periods of one night, so what does not depend on the period (the clients' loads as
+    they stand) is read once. Raises ``ValueError`` for an unknown
     period, a ``start`` that does not begin one, or a period not begun by ``as_of``.
     """
     w = _window(period, start, as_of)
@@ -832,7 +865,7 @@ def kpi_snapshot_take(
         _tally_steps(tallies, w)
         _tally_staff_work(tallies, w, {s["user_id"]: s for s in staff if s["user_id"]})
         _tally_feedback(tallies, w)
-        _tally_capacity(tallies, w)
+        _tally_capacity(tallies, w, shared)
         rows = _snapshot_rows(w, tallies, staff, branches, weights)
         return _rows_store(w, rows)
 
@@ -1000,13 +1033,14 @@ def kpi_snapshot_job(*, run_date: datetime.date) -> dict[str, int]:
     ``run_date``, as of that date — and on a period's first day, first the period just
     ended, through its last day. Returns the rows of each period taken."""
     detail: dict[str, int] = {}
+    shared: dict = {}
     for period in PERIODS:
         start, _end = period_bounds(period, run_date)
         taken = [(start, run_date)]
         if is_period_start(period, run_date):
             taken.insert(0, (previous_period_start(period, start), start - DAY))
         for first, as_of in taken:
-            rows = kpi_snapshot_take(period=period, start=first, as_of=as_of)
+            rows = kpi_snapshot_take(period=period, start=first, as_of=as_of, shared=shared)
             detail[f"{period}:{first.isoformat()}"] = rows["rm"] + rows["branch"] + rows["tenant"]
     return detail
 

@@ -343,3 +343,29 @@ def test_effective_service_ratio_of_rms_branches_and_the_bank(bank_a, capacity_b
     # The bank: 7 over 170.
     assert rows[branch_key(bank_a.head_office)]["effective_service_ratio_pct"] == 4.1
     assert rows["tenant"]["effective_service_ratio_pct"] == 4.1
+
+
+def test_the_nightly_job_reads_the_loads_once_per_figures_date(bank_a, capacity_book, monkeypatch):
+    """The RMs' loads (every client as it stands) are the same for every period taken
+    as of one day: the job reads them once for the month, quarter and year, with the
+    figures a period taken alone has."""
+    from kpi import services
+
+    calls = []
+    real = services.rm_loads
+    monkeypatch.setattr(
+        services, "rm_loads", lambda **kwargs: calls.append(kwargs["today"]) or real(**kwargs)
+    )
+    with tenant_context(bank_a.tenant):
+        services.kpi_snapshot_job(run_date=D(2026, 11, 18))
+        rows = KpiSnapshot.objects.filter(scope_key=rm_key(bank_a.rm))
+        by_period = {row.period: row.values for row in rows}
+    assert calls == [D(2026, 11, 18)]
+    assert set(by_period) == {"month", "quarter", "year"}
+    for values in by_period.values():
+        assert values["effective_service_ratio_pct"] == 15.0
+        # u3's override expired on 15 November: unqualified by the 18th.
+        assert (values["unqualified_vips"], values["near_threshold"]) == (4, 2)
+    alone = take(bank_a)
+    assert alone[rm_key(bank_a.rm)]["effective_service_ratio_pct"] == 15.0
+    assert len(calls) == 2

@@ -23,12 +23,14 @@ that does not exist):
 A scorecard component's **score** follows ``kpi.definitions`` as the snapshot job
 scores it (``kpi.services``): ``percent``, ``target`` and ``satisfaction`` from the
 value itself; ``rank`` and ``inverse_rank`` from the position among the bank's RMs for
-the same period — one aggregate over that period's RM rows counts, per metric, the rows
-with a value and those with a better one (``rank_positions``). Branches show their
+the same period — the rows with a value and those with a better one, which the job
+stores with each RM's row (``stored_positions``; ``rank_positions`` counts them in one
+aggregate over the period's RM rows for a row taken before). Branches show their
 dimension scores, as stored.
 
 Costs are fixed whatever the number of rows: the scorecard reads its rows (this period's
-and the trends') in one query and the positions in one aggregate; the branch dashboard
+and the trends') in one query, with the positions the job stored (an aggregate over the
+period's RM rows for a row taken before it stored them); the branch dashboard
 reads the branch's rows, its RMs' and its sub-branches' in three; the bank dashboard
 its own and its branches' rows in two; each also finds its scope (the RM or the branch,
 and the branch tree) and the bank's weights.
@@ -37,7 +39,7 @@ and the branch tree) and the bank's weights.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -48,10 +50,11 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import conditional_escape, format_html
 from django.utils.translation import gettext
 
 from kpi import definitions
-from kpi.definitions import DIMENSIONS, METRICS, VIP_TIME_TARGET, Metric
+from kpi.definitions import DIMENSIONS, METRICS, METRICS_BY_CODE, VIP_TIME_TARGET, Metric
 from kpi.models import KpiSnapshot, ScorecardWeights
 from kpi.periods import period_bounds, period_starts_back
 from sales_pipeline.models import Step
@@ -246,18 +249,21 @@ def score_text(score: Any) -> str:
 
 
 class DrillLinks:
-    """Drill-down URLs for one scope and period; ``reverse`` once per drill code."""
+    """Drill-down URLs for one scope and period: each drill code's path reversed once
+    (``paths``, shareable by every row of a page), the query encoded once."""
 
-    def __init__(self, scope_key: str, period: KpiPeriod):
-        self.query = {"scope": scope_key, **period.query()}
-        self._paths: dict[str, str] = {}
+    def __init__(self, scope_key: str, period: KpiPeriod, paths: dict[str, str] | None = None):
+        self.query = urlencode({"scope": scope_key, **period.query()})
+        self._paths = {} if paths is None else paths
 
     def url(self, metric: Metric) -> str:
         if metric.drill is None:
             return ""
-        if metric.drill not in self._paths:
-            self._paths[metric.drill] = reverse("kpi:drill", args=[metric.drill])
-        return f"{self._paths[metric.drill]}?{urlencode({**self.query, 'metric': metric.code})}"
+        path = self._paths.get(metric.drill)
+        if path is None:
+            path = self._paths[metric.drill] = reverse("kpi:drill", args=[metric.drill])
+        # A metric's code is a Python identifier: nothing in it to encode.
+        return f"{path}?{self.query}&metric={metric.code}"
 
 
 @dataclass(frozen=True)
@@ -276,18 +282,43 @@ class Figure:
     def number(self) -> float | None:
         return number(self.value)
 
+    @property
+    def link(self) -> str:
+        """The text, as a link to the list behind it where there is one (HTML)."""
+        if self.url and self.value is not None:
+            return format_html(
+                '<a href="{}" title="{}">{}</a>', self.url, self.metric.label, self.text
+            )
+        return conditional_escape(self.text)
 
-def snapshot_figures(snapshot: KpiSnapshot | None, links: DrillLinks | None) -> dict[str, Figure]:
+
+class Figures(Mapping):
+    """Every metric of a snapshot by code (a value missing from an older row: None),
+    each ``Figure`` made when first read: a table row reads a dozen of the sixty."""
+
+    def __init__(self, snapshot: KpiSnapshot | None, links: DrillLinks | None):
+        self._values = snapshot.values if snapshot is not None else {}
+        self._links = links if snapshot is not None else None
+        self._made: dict[str, Figure] = {}
+
+    def __getitem__(self, code: str) -> Figure:
+        figure = self._made.get(code)
+        if figure is None:
+            metric = METRICS_BY_CODE[code]  # KeyError: no such metric
+            url = self._links.url(metric) if self._links is not None else ""
+            figure = self._made[code] = Figure(metric, self._values.get(code), url)
+        return figure
+
+    def __iter__(self):
+        return (metric.code for metric in METRICS)
+
+    def __len__(self) -> int:
+        return len(METRICS)
+
+
+def snapshot_figures(snapshot: KpiSnapshot | None, links: DrillLinks | None) -> Figures:
     """Every metric of ``snapshot`` by code (values missing from an older row: None)."""
-    values = snapshot.values if snapshot is not None else {}
-    return {
-        metric.code: Figure(
-            metric,
-            values.get(metric.code),
-            links.url(metric) if links is not None and snapshot is not None else "",
-        )
-        for metric in METRICS
-    }
+    return Figures(snapshot, links)
 
 
 def vip_time_status(value: Any) -> str:
@@ -326,7 +357,7 @@ class SnapshotView:
     """A snapshot row with its figures, ready for a template."""
 
     snapshot: KpiSnapshot
-    figures: dict[str, Figure]
+    figures: Figures
     position: int | None = None  # in the list it is shown in (by score)
 
     @property
@@ -358,8 +389,14 @@ class SnapshotView:
         return load_status(self.figures["effective_service_ratio_pct"].value)
 
 
-def _view(snapshot: KpiSnapshot, period: KpiPeriod, position: int | None = None) -> SnapshotView:
-    links = DrillLinks(snapshot.scope_key, period)
+def _view(
+    snapshot: KpiSnapshot,
+    period: KpiPeriod,
+    position: int | None = None,
+    paths: dict[str, str] | None = None,
+) -> SnapshotView:
+    """``paths``: the page's drill paths (``DrillLinks``), shared by its rows."""
+    links = DrillLinks(snapshot.scope_key, period, paths)
     return SnapshotView(snapshot, snapshot_figures(snapshot, links), position)
 
 
@@ -453,6 +490,17 @@ def rank_positions(snapshot: KpiSnapshot) -> tuple[dict[str, Position], int]:
     return positions, counts["peers"]
 
 
+def stored_positions(snapshot: KpiSnapshot) -> tuple[dict[str, Position], int] | None:
+    """The positions the snapshot job stored with an RM's row (``rank_positions``'
+    figures, read with the row); None for a row taken before the job stored them."""
+    if snapshot.branch_peers is None:
+        return None
+    positions = {
+        code: Position(better, ranked) for code, (better, ranked) in snapshot.positions.items()
+    }
+    return positions, snapshot.branch_peers
+
+
 @dataclass(frozen=True)
 class Component:
     """One metric of a dimension on the scorecard."""
@@ -485,7 +533,7 @@ class DimensionCard:
 
 def dimension_cards(
     snapshot: KpiSnapshot,
-    figures: dict[str, Figure],
+    figures: Mapping[str, Figure],
     positions: dict[str, Position],
     weights: ScorecardWeights,
 ) -> list[DimensionCard]:
@@ -602,7 +650,7 @@ def rm_scorecard(
     if snapshot is not None:
         snapshot.staff = staff
         current = _view(snapshot, period)
-        positions, peers = rank_positions(snapshot)
+        positions, peers = stored_positions(snapshot) or rank_positions(snapshot)
         dimensions = dimension_cards(snapshot, current.figures, positions, weights)
         rank = snapshot.rank_in_branch
     return Scorecard(
@@ -630,7 +678,7 @@ class PipelineStep:
     conversion: Figure | None  # to the next step (none after the fifth)
 
 
-def pipeline_steps(figures: dict[str, Figure]) -> list[PipelineStep]:
+def pipeline_steps(figures: Mapping[str, Figure]) -> list[PipelineStep]:
     return [
         PipelineStep(
             step=step,
@@ -691,12 +739,15 @@ def branch_dashboard(
         scope=Scope.BRANCH, period=period.kind, period_start=period.start, branch__parent=branch
     )
     snapshot = rows.get((period.kind, period.start, key))
+    paths: dict[str, str] = {}
     return BranchDashboard(
         branch=branch,
         period=period,
-        current=_view(snapshot, period) if snapshot is not None else None,
-        rms=[_view(s, period, i) for i, s in enumerate(_by_score(rms), start=1)],
-        sub_branches=[_view(s, period, i) for i, s in enumerate(_by_score(sub_branches), 1)],
+        current=_view(snapshot, period, paths=paths) if snapshot is not None else None,
+        rms=[_view(s, period, i, paths) for i, s in enumerate(_by_score(rms), start=1)],
+        sub_branches=[
+            _view(s, period, i, paths) for i, s in enumerate(_by_score(sub_branches), start=1)
+        ],
         trend=_trend(rows, months, key),
         weights=weights,
         branch_count=len(subtree),
@@ -746,11 +797,16 @@ def bank_dashboard(
         if (kind, start) == (period.kind, period.start)
     ]
     snapshot = rows.get((period.kind, period.start, "tenant"))
+    paths: dict[str, str] = {}
     return BankDashboard(
         period=period,
-        current=_view(snapshot, period) if snapshot is not None else None,
+        current=_view(snapshot, period, paths=paths) if snapshot is not None else None,
         branches=[
-            BranchRow(_view(s, period, position), depth, _trend(branch_rows, trend_of, s.scope_key))
+            BranchRow(
+                _view(s, period, position, paths),
+                depth,
+                _trend(branch_rows, trend_of, s.scope_key),
+            )
             for s, depth, position in _tree_order(current)
         ],
         trend=_trend(rows, trend_of, "tenant"),

@@ -299,6 +299,20 @@ class KpiSnapshot(TenantOwnedModel):
     )
     score = models.DecimalField(_("score"), max_digits=5, decimal_places=2, null=True, blank=True)
     rank_in_branch = models.PositiveIntegerField(_("rank in the branch"), null=True, blank=True)
+    positions = models.JSONField(
+        _("positions"),
+        default=dict,
+        help_text=_(
+            "Rank-scored metric → [RMs with a better value, RMs with a value] among the "
+            "bank's RMs (scope RM): the scorecard's positions, without reading every RM's row."
+        ),
+    )
+    branch_peers = models.PositiveIntegerField(
+        _("RMs in the branch"),
+        null=True,
+        blank=True,
+        help_text=_("The RMs ranked with this one in its branch (scope RM)."),
+    )
     computed_at = models.DateTimeField(_("computed at"))
 
     row_scope = RowScope(branch="branch", owner="staff")

@@ -77,6 +77,7 @@ last day, so its final rows include that day's work.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -744,17 +745,20 @@ def _clamp(score: Decimal) -> Decimal:
 
 
 def _metric_scores(
-    values: Mapping[Any, Mapping[str, Any]], groups: Iterable[list[Any]]
+    values: Mapping[Any, Mapping[str, Any]],
+    groups: Iterable[list[Any]],
+    positions: dict[Any, dict[str, list[int]]] | None = None,
 ) -> dict[Any, dict[str, Decimal]]:
     """Each scored metric's score 0–100 per key (an RM's or branch's), the ranked ones
-    compared within each group of ``groups``."""
+    compared within each group of ``groups``; ``positions`` (when given) receives each
+    key's position per ranked metric."""
     scores: dict[Any, dict[str, Decimal]] = {key: {} for key in values}
     for metric in definitions.METRICS:
         if metric.scoring is None:
             continue
         if metric.scoring in ("rank", "inverse_rank"):
             for group in groups:
-                _rank_scores(metric, group, values, scores)
+                _rank_scores(metric, group, values, scores, positions)
             continue
         for key, figures in values.items():
             value = _number(figures[metric.code])
@@ -771,21 +775,29 @@ def _metric_scores(
     return scores
 
 
-def _rank_scores(metric, group: list, values: Mapping, scores: dict) -> None:
-    """Best 100, worst 0, linear in position; ties share the better position; alone 100."""
+def _rank_scores(
+    metric, group: list, values: Mapping, scores: dict, positions: dict | None = None
+) -> None:
+    """Best 100, worst 0, linear in position; ties share the better position; alone 100.
+    ``positions[key][code]``: [keys with a strictly better value, keys with a value].
+    Sorted once and bisected: n log n, for the bank's thousands of RMs."""
     ranked = {key: _number(values[key][metric.code]) for key in group}
     ranked = {key: value for key, value in ranked.items() if value is not None}
     if not ranked:
         return
     lower_is_better = metric.scoring == "inverse_rank"
+    ordered = sorted(ranked.values())
     others = len(ranked) - 1
     for key, value in ranked.items():
-        better = sum(
-            1 for other in ranked.values() if (other < value if lower_is_better else other > value)
-        )
+        if lower_is_better:
+            better = bisect.bisect_left(ordered, value)
+        else:
+            better = len(ordered) - bisect.bisect_right(ordered, value)
         scores[key][metric.code] = (
             HUNDRED if not others else HUNDRED * (others - better) / Decimal(others)
         )
+        if positions is not None:
+            positions[key][metric.code] = [better, len(ordered)]
 
 
 def _scorecard(metric_scores: Mapping[str, Decimal], weights: ScorecardWeights) -> dict:
@@ -880,7 +892,8 @@ def _snapshot_rows(
     branch_tallies = tallies.subtrees(children)
 
     rm_values = {rm["id"]: _figures(tallies.rm.get(rm["id"], Counter())) for rm in rms}
-    rm_cards = _cards(rm_values, [list(rm_values)], weights)
+    rm_positions: dict[int, dict[str, list[int]]] = {key: {} for key in rm_values}
+    rm_cards = _cards(rm_values, [list(rm_values)], weights, rm_positions)
     rm_groups: dict[int, list[int]] = defaultdict(list)
     for rm in rms:
         rm_groups[rm["branch_id"]].append(rm["id"])
@@ -907,6 +920,8 @@ def _snapshot_rows(
             values=rm_values[rm["id"]],
             card=rm_cards[rm["id"]],
             rank=rm_ranks.get(rm["id"]),
+            positions=rm_positions[rm["id"]],
+            peers=len(rm_groups[rm["branch_id"]]),
         )
         for rm in rms
     ]
@@ -938,12 +953,26 @@ def _snapshot_rows(
     return rows
 
 
-def _cards(values: dict, groups: list[list], weights: ScorecardWeights) -> dict[Any, dict]:
-    metric_scores = _metric_scores(values, groups)
+def _cards(
+    values: dict, groups: list[list], weights: ScorecardWeights, positions: dict | None = None
+) -> dict[Any, dict]:
+    metric_scores = _metric_scores(values, groups, positions)
     return {key: _scorecard(metric_scores[key], weights) for key in values}
 
 
-def _snapshot(base: dict, *, scope, key, staff_id, branch_id, values, card, rank) -> KpiSnapshot:
+def _snapshot(
+    base: dict,
+    *,
+    scope,
+    key,
+    staff_id,
+    branch_id,
+    values,
+    card,
+    rank,
+    positions: dict | None = None,
+    peers: int | None = None,
+) -> KpiSnapshot:
     scores, total = {}, None
     if card is not None:
         total = card.pop("_total")
@@ -958,6 +987,8 @@ def _snapshot(base: dict, *, scope, key, staff_id, branch_id, values, card, rank
         scores=scores,
         score=total,
         rank_in_branch=rank,
+        positions=positions or {},
+        branch_peers=peers,
     )
 
 
@@ -971,6 +1002,8 @@ SNAPSHOT_FIELDS = (
     "scores",
     "score",
     "rank_in_branch",
+    "positions",
+    "branch_peers",
 )
 
 
@@ -1011,6 +1044,8 @@ def _rows_store(w: _Window, rows: list[KpiSnapshot]) -> dict[str, int]:
             "scores",
             "score",
             "rank_in_branch",
+            "positions",
+            "branch_peers",
             "computed_at",
             "updated_at",
         ],

@@ -267,6 +267,44 @@ def test_component_scores_average_to_the_dimension_scores_the_engine_stored(
             assert float(mean) == dimension.score
 
 
+def test_the_job_stores_the_positions_the_scorecard_would_count(login, bank_a):
+    """The snapshot job stores each RM's positions with the row (ties share the better
+    position); they are what the aggregate over the period's rows counts, and the
+    scorecard reads them instead of running it."""
+    from kpi.dashboards import rank_positions, stored_positions
+
+    with tenant_context(bank_a.tenant):
+        team = [bank_a.rm, bank_a.other_rm]
+        team += [
+            StaffFactory(tenant=bank_a.tenant, branch=bank_a.sub, role=Role.RM, code=f"T{n}")
+            for n in range(3)
+        ]
+        for n, rm in enumerate(team):
+            for _ in range([2, 0, 2, 1, 3][n]):  # a tie for the second place, one with none
+                client = ClientFactory(tenant=bank_a.tenant, branch=rm.branch, owner_rm=rm)
+                InteractionFactory(
+                    tenant=bank_a.tenant,
+                    client=client,
+                    staff=rm,
+                    occurred_at=datetime.datetime(2026, 10, 5, 3, tzinfo=datetime.UTC),
+                )
+        kpi_snapshot_take(period="month", start=D(2026, 10, 1))
+        rows = {row.staff_id: row for row in KpiSnapshot.objects.filter(scope="rm")}
+        for row in rows.values():
+            assert stored_positions(row) == rank_positions(row)
+        positions, peers = stored_positions(rows[bank_a.rm.pk])
+    assert positions["interactions_logged"] == Position(better=1, ranked=5)
+    assert peers == 4  # rm and the three in the same sub-branch
+    assert stored_positions(rows[team[4].pk])[0]["interactions_logged"] == Position(0, 5)
+    with CaptureQueriesContext(connection) as queries:
+        response = login(bank_a.head).get(
+            url(bank_a.rm), {"period": "month", "start": "2026-10-01"}
+        )
+    assert response.status_code == 200
+    assert not [q for q in queries if "COUNT(" in q["sql"] and "kpi_kpisnapshot" in q["sql"]]
+    assert response.context["card"].peers == 4
+
+
 @pytest.mark.parametrize(
     ("code", "value", "position", "score"),
     [

@@ -39,12 +39,14 @@ and the branch tree) and the bank's weights.
 from __future__ import annotations
 
 import datetime
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, FloatField, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -694,12 +696,52 @@ def pipeline_steps(figures: Mapping[str, Figure]) -> list[PipelineStep]:
 # --- The branch dashboard ---------------------------------------------------------------
 
 
+RM_PAGE_SIZE = 25  # RMs a page of the branch dashboard lists
+# The figures the branch dashboard's RMs can be sorted by (besides score and name).
+RM_SORT_FIGURES = (
+    "vip_count",
+    "book_aum_cny",
+    "aum_growth_pct",
+    "sales_won_cny",
+    "coverage_pct",
+    "overdue_count",
+    "adherence_pct",
+    "maturity_retention_pct",
+    "vip_time_pct",
+    "effective_service_ratio_pct",
+    "unqualified_vips",
+    "near_threshold",
+)
+RM_SORTS = ("score", "name", *RM_SORT_FIGURES, *(f"-{code}" for code in RM_SORT_FIGURES))
+
+
+def rm_sort_key(sort: str):
+    """The key ``sorted`` orders a branch's RM rows by for ``sort`` (``RM_SORTS``): the
+    ranking (best score first), the name, or a figure ascending (``code``) or descending
+    (``-code``) — rows without the figure last either way, then by the ranking."""
+    if sort == "name":
+        return lambda row: (row.staff.name, row.staff.code)
+    if sort == "score" or sort not in RM_SORTS:
+        return lambda row: row.position
+    code = sort.removeprefix("-")
+    sign = -1 if sort.startswith("-") else 1
+
+    def key(row):
+        value = number(row.values.get(code))
+        return (value is None, 0.0 if value is None else sign * value, row.position)
+
+    return key
+
+
 @dataclass
 class BranchDashboard:
     branch: Branch
     period: KpiPeriod
     current: SnapshotView | None
-    rms: list[SnapshotView]
+    rm_rows: list[KpiSnapshot]  # every RM of the subtree, by score (``.position`` set)
+    rms: list[SnapshotView]  # the page shown, in the order asked for
+    rm_page: Page
+    sort: str
     sub_branches: list[SnapshotView]
     trend: Trend
     weights: ScorecardWeights
@@ -710,12 +752,21 @@ class BranchDashboard:
         return pipeline_steps(self.current.figures) if self.current else []
 
     @cached_property
-    def below_vip_time_target(self) -> list[SnapshotView]:
-        return [row for row in self.rms if row.vip_time_status == "below"]
+    def below_vip_time_target(self) -> list[KpiSnapshot]:
+        rows = self.rm_rows
+        return [row for row in rows if vip_time_status(row.values.get("vip_time_pct")) == "below"]
 
     @cached_property
-    def overloaded(self) -> list[SnapshotView]:
-        return [row for row in self.rms if row.load_status == "overloaded"]
+    def vip_time_bands(self) -> list[tuple[int, int, int]]:
+        """How the RMs spread over the share of their time on VIP service: (from %, to %,
+        RMs) per 10-point band from 0 to 100 (100% in the last band), RMs without time
+        logged left out."""
+        counts = Counter()
+        for row in self.rm_rows:
+            value = number(row.values.get("vip_time_pct"))
+            if value is not None:
+                counts[min(int(max(value, 0.0) // 10), 9)] += 1
+        return [(band * 10, band * 10 + 10, counts[band]) for band in range(10)]
 
 
 def branch_dashboard(
@@ -725,8 +776,12 @@ def branch_dashboard(
     period: KpiPeriod,
     today: datetime.date,
     weights: ScorecardWeights,
+    sort: str = "score",
+    page: int | str = 1,
 ) -> BranchDashboard:
-    """``branch``'s dashboard for ``period`` (``branch`` from ``dashboard_branches``)."""
+    """``branch``'s dashboard for ``period`` (``branch`` from ``dashboard_branches``):
+    its RMs ranked, ``RM_PAGE_SIZE`` a page (``page``, out of range: the last) in the
+    order ``sort`` names (``RM_SORTS``; anything else is the ranking)."""
     key = f"branch:{branch.pk}"
     subtree = branch_subtree_ids(branch.pk)
     months = trend_periods(period.kind, _anchor(period, today), TREND_MONTHS)
@@ -739,12 +794,20 @@ def branch_dashboard(
         scope=Scope.BRANCH, period=period.kind, period_start=period.start, branch__parent=branch
     )
     snapshot = rows.get((period.kind, period.start, key))
+    rm_rows = _by_score(rms)
+    for position, row in enumerate(rm_rows, start=1):
+        row.position = position
+    sort = sort if sort in RM_SORTS else "score"
+    rm_page = Paginator(sorted(rm_rows, key=rm_sort_key(sort)), RM_PAGE_SIZE).get_page(page)
     paths: dict[str, str] = {}
     return BranchDashboard(
         branch=branch,
         period=period,
         current=_view(snapshot, period, paths=paths) if snapshot is not None else None,
-        rms=[_view(s, period, i, paths) for i, s in enumerate(_by_score(rms), start=1)],
+        rm_rows=rm_rows,
+        rms=[_view(row, period, row.position, paths) for row in rm_page.object_list],
+        rm_page=rm_page,
+        sort=sort,
         sub_branches=[
             _view(s, period, i, paths) for i, s in enumerate(_by_score(sub_branches), start=1)
         ],

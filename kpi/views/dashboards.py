@@ -35,7 +35,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView, View
 
@@ -318,6 +318,68 @@ def _branch_rank_text(board) -> str:
     }
 
 
+RM_BARS_MAX = 20  # up to this many RMs the 70% chart has a bar per RM, beyond a histogram
+
+
+def _vip_time_chart(board, target_text: str):
+    """The 70% rule at a glance: a bar per RM (their share of time on VIP service, amber
+    below the target) for a branch of up to ``RM_BARS_MAX`` RMs; for a larger one, how
+    many RMs fall in each 10-point band, each band linking to the RMs sorted by it."""
+    if len(board.rm_rows) <= RM_BARS_MAX:
+        bars = []
+        for row in board.rm_rows:
+            links = dashboards.DrillLinks(row.scope_key, board.period)
+            figure = dashboards.Figures(row, links)["vip_time_pct"]
+            bars.append(charts.Bar(row.staff.name, figure.number, figure.text, figure.url))
+        return charts.bar_list(
+            bars,
+            title=gettext("Time on VIP service per RM"),
+            id_prefix="branch-vip-time",
+            max_value=100,
+            target=VIP_TIME_TARGET,
+            target_text=target_text,
+            width=CARD_CHART_WIDTH,
+            label_width=100,
+            value_width=60,
+        )
+    ascending = f"?{_query(board.period, sort='vip_time_pct')}#ranking-caption"
+    return charts.bar_list(
+        [
+            charts.Bar(
+                gettext("%(low)s–%(high)s%%") % {"low": low, "high": high},
+                count,
+                ngettext("%(count)s RM", "%(count)s RMs", count) % {"count": count},
+                ascending if low < VIP_TIME_TARGET else "",
+            )
+            for low, high, count in reversed(board.vip_time_bands)
+        ],
+        title=gettext("RMs by share of time on VIP service"),
+        id_prefix="branch-vip-time",
+        width=CARD_CHART_WIDTH,
+        label_width=100,
+        value_width=60,
+    )
+
+
+def _sort_links(board) -> dict[str, dict[str, str]]:
+    """Per sortable column of the RM tables: the URL that sorts by it (a figure: largest
+    first, then smallest first on the next click; the score: the ranking; the name: A–Z)
+    and ``aria_sort`` — "ascending", "descending" or "none"."""
+    links = {}
+    for code in ("score", "name", *dashboards.RM_SORT_FIGURES):
+        if code in ("score", "name"):
+            target, state = code, ("descending" if code == "score" else "ascending")
+            state = state if board.sort == code else "none"
+        else:
+            target = code if board.sort == f"-{code}" else f"-{code}"
+            state = {f"-{code}": "descending", code: "ascending"}.get(board.sort, "none")
+        links[code] = {
+            "url": f"?{_query(board.period, sort=target)}#ranking-caption",
+            "aria_sort": state,
+        }
+    return links
+
+
 class BranchDashboardView(PeriodMixin, StaffRequiredMixin, TemplateView):
     model = Branch  # for introspection (the cross-tenant test); rows: the selector
     allowed_roles = SUPERVISING
@@ -355,6 +417,8 @@ class BranchDashboardView(PeriodMixin, StaffRequiredMixin, TemplateView):
             period=self.period,
             today=self.today,
             weights=weights,
+            sort=self.request.GET.get("sort", "score"),
+            page=self.request.GET.get("page", 1),
         )
         context.update(self.period_context(KpiScope(KpiSnapshot.Scope.BRANCH, branch=self.branch)))
         target_text = gettext("Target %(target)s%%") % {"target": VIP_TIME_TARGET}
@@ -373,32 +437,16 @@ class BranchDashboardView(PeriodMixin, StaffRequiredMixin, TemplateView):
             pipeline_chart=_pipeline_chart(board.pipeline, "branch-pipeline")
             if board.current
             else "",
-            vip_time_chart=charts.bar_list(
-                [
-                    charts.Bar(
-                        row.snapshot.staff.name,
-                        row.figures["vip_time_pct"].number,
-                        row.figures["vip_time_pct"].text,
-                        row.figures["vip_time_pct"].url,
-                    )
-                    for row in board.rms
-                ],
-                title=gettext("Time on VIP service per RM"),
-                id_prefix="branch-vip-time",
-                max_value=100,
-                target=VIP_TIME_TARGET,
-                target_text=target_text,
-                width=CARD_CHART_WIDTH,
-                label_width=100,
-                value_width=60,
-            )
-            if board.rms
-            else "",
+            vip_time_chart=_vip_time_chart(board, target_text) if board.rm_rows else "",
             vip_time_target=VIP_TIME_TARGET,
             show_rm_branch=board.branch_count > 1,
             weights_list=_weights_list(weights),
             can_edit_weights=self.actor.role == Role.HEAD_OFFICE,
             rank_text=_branch_rank_text(board),
+            sort_links=_sort_links(board),
+            page_obj=board.rm_page,
+            is_paginated=board.rm_page.has_other_pages(),
+            query_string=_query(self.period, sort=board.sort),
             **self.up_link(),
         )
         return context

@@ -166,4 +166,103 @@ def test_the_dashboard_costs_the_same_queries_with_3_or_30_rms(
         snapshot_row(bank_a, staff=rm, total=float(n), start=D(2026, 10, 1))
     with django_assert_max_num_queries(len(few)):
         response = http.get(url(bank_a.city), NOVEMBER)
-    assert len(response.context["board"].rms) == 30
+    assert len(response.context["board"].rm_rows) == 30
+    assert len(response.context["board"].rms) == 25  # a page
+
+
+# --- A large branch: pages of RMs, sorted by any figure -----------------------------------
+
+
+@pytest.fixture
+def large_branch(bank_a, month):
+    """30 more RMs in 朝阳: N00 … N29 with total n, overdue 29 − n, coverage n (N07 none),
+    time on VIP service 3n %."""
+    made = {}
+    for n in range(30):
+        rm = StaffFactory(
+            tenant=bank_a.tenant, branch=bank_a.sub, role=Role.RM, code=f"N{n:02}", name=f"N{n:02}"
+        )
+        made[n] = snapshot_row(
+            bank_a,
+            staff=rm,
+            total=float(n),
+            overdue_count=29 - n,
+            coverage_pct=None if n == 7 else float(n),
+            vip_time_pct=3.0 * n,
+        )
+    return made
+
+
+def names(response) -> list[str]:
+    return [row.snapshot.staff.name for row in response.context["board"].rms]
+
+
+def test_a_large_branch_lists_its_rms_a_page_at_a_time_in_ranking_order(
+    login, english, bank_a, large_branch
+):
+    http = login(bank_a.supervisor)
+    first = http.get(url(bank_a.city), NOVEMBER)
+    board = first.context["board"]
+    assert len(board.rm_rows) == 32 and len(board.rms) == 25
+    assert names(first)[:3] == ["钱进", board.rms[1].snapshot.staff.name, "N29"]
+    assert [row.position for row in board.rms] == list(range(1, 26))
+    page = first.content.decode()
+    assert "1–25 of 32 RMs" in page and "Page 1 of 2" in page
+    second = http.get(url(bank_a.city), {**NOVEMBER, "page": 2})
+    assert [row.position for row in second.context["board"].rms] == list(range(26, 33))
+    assert names(second)[-1] == "N00"
+
+
+def test_sorting_by_a_figure_keeps_each_rms_rank_and_puts_missing_figures_last(
+    login, bank_a, large_branch
+):
+    http = login(bank_a.supervisor)
+    most_overdue = http.get(url(bank_a.city), {**NOVEMBER, "sort": "-overdue_count"})
+    assert names(most_overdue)[:3] == ["N00", "N01", "N02"]
+    assert most_overdue.context["board"].rms[0].position == 32  # still last by score
+    least_covered = http.get(url(bank_a.city), {**NOVEMBER, "sort": "coverage_pct"})
+    assert names(least_covered)[:2] == ["N00", "N01"]
+    last_page = http.get(url(bank_a.city), {**NOVEMBER, "sort": "coverage_pct", "page": 2})
+    assert names(last_page)[-1] == "N07"  # no coverage: last
+    by_name = http.get(url(bank_a.city), {**NOVEMBER, "sort": "name"})
+    assert names(by_name)[:2] == ["N00", "N01"]
+
+
+def test_the_sort_links_toggle_and_mark_the_column_sorted(login, bank_a, large_branch):
+    http = login(bank_a.supervisor)
+    links = http.get(url(bank_a.city), {**NOVEMBER, "sort": "-overdue_count"}).context["sort_links"]
+    assert links["overdue_count"]["aria_sort"] == "descending"
+    assert "sort=overdue_count" in links["overdue_count"]["url"]  # next click: ascending
+    assert links["coverage_pct"]["aria_sort"] == "none"
+    assert "sort=-coverage_pct" in links["coverage_pct"]["url"]
+    assert links["score"]["aria_sort"] == "none"
+    page = http.get(url(bank_a.city), {**NOVEMBER, "sort": "-overdue_count", "page": 1})
+    assert "sort=-overdue_count&amp;period=month&amp;start=2026-11-01&amp;page=2" in (
+        page.content.decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "query", [{"sort": "values"}, {"sort": "-name"}, {"page": "x"}, {"page": "99"}, {"page": "-1"}]
+)
+def test_a_bad_sort_or_page_falls_back_instead_of_failing(query, login, bank_a, large_branch):
+    response = login(bank_a.supervisor).get(url(bank_a.city), {**NOVEMBER, **query})
+    assert response.status_code == 200
+    assert response.context["board"].rms
+
+
+def test_a_large_branchs_70_percent_chart_counts_its_rms_per_band(
+    login, english, bank_a, large_branch
+):
+    """Over 20 RMs: how many fall in each 10-point band (3n % for N00–N29, 钱进 81%,
+    rm 62%), the bands below 70% linking to the RMs sorted by their time."""
+    response = login(bank_a.supervisor).get(url(bank_a.city), NOVEMBER)
+    bands = response.context["board"].vip_time_bands
+    assert bands[0] == (0, 10, 4)  # 0, 3, 6, 9
+    assert bands[6] == (60, 70, 5)  # 60, 63, 66, 69 and rm's 62
+    assert bands[8] == (80, 90, 4)  # 81, 84, 87 and 钱进's 81
+    assert sum(count for _low, _high, count in bands) == 32
+    chart = str(response.context["vip_time_chart"])
+    assert "RMs by share of time on VIP service" in chart and "4 RMs" in chart
+    assert "sort=vip_time_pct" in chart
+    assert "25 RMs below 70% this period." in response.content.decode()  # N00–N23, rm

@@ -32,8 +32,9 @@ Costs are fixed whatever the number of rows: the scorecard reads its rows (this 
 and the trends') in one query, with the positions the job stored (an aggregate over the
 period's RM rows for a row taken before it stored them); the branch dashboard
 reads the branch's rows, its RMs' and its sub-branches' in three; the bank dashboard
-its own and its branches' rows in two; each also finds its scope (the RM or the branch,
-and the branch tree) and the bank's weights.
+its own rows, its branches' of the period and their scores over the trend in three;
+each also finds its scope (the RM or the branch, and the branch tree) and the bank's
+weights.
 """
 
 from __future__ import annotations
@@ -849,16 +850,20 @@ def bank_dashboard(
     if actor is None or actor.role != Role.HEAD_OFFICE:
         raise KpiSnapshot.DoesNotExist("No such scope.")
     trend_of = trend_periods(period.kind, _anchor(period, today), TREND_MONTHS)
-    snapshots = visible_to(KpiSnapshot.objects.select_related("branch"), actor).filter(
-        _periods_q([period, *trend_of])
+    snapshots = visible_to(KpiSnapshot.objects.all(), actor)
+    rows = _rows_by_period(snapshots.filter(_periods_q([period, *trend_of]), scope=Scope.TENANT))
+    current = list(
+        snapshots.filter(
+            period=period.kind, period_start=period.start, scope=Scope.BRANCH
+        ).select_related("branch")
     )
-    rows = _rows_by_period(snapshots.filter(scope=Scope.TENANT))
-    branch_rows = _rows_by_period(snapshots.filter(scope=Scope.BRANCH))
-    current = [
-        s
-        for (kind, start, _key), s in branch_rows.items()
-        if (kind, start) == (period.kind, period.start)
-    ]
+    # The branches' trends draw their score alone: not every figure of every period.
+    branch_rows = _rows_by_period(
+        snapshots.filter(_periods_q(trend_of), scope=Scope.BRANCH).only(
+            "period", "period_start", "scope_key", "score"
+        )
+    )
+    branch_rows.update(_rows_by_period(current))
     snapshot = rows.get((period.kind, period.start, "tenant"))
     paths: dict[str, str] = {}
     return BankDashboard(

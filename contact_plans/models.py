@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Channel, Client, Holding, LifeEvent
@@ -153,6 +154,14 @@ class PlannedContact(TenantOwnedModel):
                 name="plannedcontact_rm_due_idx",
             ),
             models.Index(fields=["tenant", "status", "due_on"], name="plannedcontact_due_idx"),
+            # The open contacts by due date, with their client (PostgreSQL): the overdue
+            # list in due order and its count, without reading the table.
+            models.Index(
+                fields=["tenant", "due_on", "id"],
+                include=["client"],
+                condition=Q(status__in=["planned", "overdue"]),
+                name="plannedcontact_open_due_idx",
+            ),
             models.Index(fields=["tenant", "updated_at", "id"], name="plannedcontact_updated_idx"),
         ]
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -112,6 +112,11 @@ class DrillWindow:
     as_of: datetime.date
     zone: ZoneInfo
     subtree: tuple[int, ...] = ()
+    # The branch path the viewer's own scope already limits to ``subtree`` (a supervisor
+    # looking at their own branch: ``vipcrm.roles.visible_to`` filters the rows on it),
+    # so the window does not filter on it a second time — the same condition twice makes
+    # PostgreSQL think a tenth of the branch's rows match, and plan for that.
+    secured_branch: str | None = None
 
     def instant(self, day: datetime.date) -> datetime.datetime:
         return datetime.datetime.combine(day, datetime.time.min, tzinfo=self.zone)
@@ -156,22 +161,31 @@ def _path(prefix: str, name: str) -> str:
     return f"{prefix}__{name}" if prefix else name
 
 
-def _clients(w: DrillWindow, client: str = "") -> Q:
-    """Figures about clients: the RM's book, the branch subtree's clients, all."""
+def _clients(w: DrillWindow, client: str = "", *, outermost: bool = False) -> Q:
+    """Figures about clients: the RM's book, the branch subtree's clients, all.
+    ``outermost``: the condition filters the listed rows themselves (not a part of an OR,
+    an annotation or a sub-query), so it may leave to the viewer's scope a branch
+    condition that scope applies already (``DrillWindow.secured_branch``)."""
     if w.scope.kind == KpiSnapshot.Scope.RM:
         return Q(**{_path(client, "owner_rm"): w.scope.staff.pk})
     if w.scope.kind == KpiSnapshot.Scope.BRANCH:
-        return Q(**{f"{_path(client, 'branch')}__in": w.subtree})
+        return _in_subtree(w, _path(client, "branch"), outermost)
     return Q()
 
 
-def _work(w: DrillWindow, staff: str, client: str) -> Q:
+def _in_subtree(w: DrillWindow, branch: str, outermost: bool = False) -> Q:
+    if outermost and branch == w.secured_branch:
+        return Q()
+    return Q(**{f"{branch}__in": w.subtree})
+
+
+def _work(w: DrillWindow, staff: str, client: str, *, outermost: bool = False) -> Q:
     """Figures about an RM's own work: theirs for an RM, by the client's home branch for
-    a branch, all for the bank."""
+    a branch, all for the bank (``outermost``: as ``_clients``)."""
     if w.scope.kind == KpiSnapshot.Scope.RM:
         return Q(**{staff: w.scope.staff.pk})
     if w.scope.kind == KpiSnapshot.Scope.BRANCH:
-        return Q(**{f"{client}__branch__in": w.subtree})
+        return _in_subtree(w, f"{client}__branch", outermost)
     return Q()
 
 
@@ -369,7 +383,7 @@ class Drill:
 
 def _book_clients(w: DrillWindow) -> QuerySet:
     return (
-        Client.objects.filter(_clients(w))
+        Client.objects.filter(_clients(w, outermost=True))
         .select_related("owner_rm", "branch")
         .annotate(tier_end=_tier_on(w.as_of), aum_end=_aum_cents_on("pk", w.as_of))
     )
@@ -670,7 +684,7 @@ MATURITIES = Drill(
 def _contacts(w: DrillWindow) -> QuerySet:
     return (
         PlannedContact.objects.exclude(status=PlannedContact.Status.CANCELLED)
-        .filter(_work(w, "assigned_to", "client"))
+        .filter(_work(w, "assigned_to", "client", outermost=True))
         .select_related("client", "assigned_to", "holding__product")
         .alias(completed_on=TruncDate("completed_at", tzinfo=w.zone))
     )
@@ -716,9 +730,12 @@ CONTACTS_DUE = Drill(
 
 
 def _overdue_base(w: DrillWindow) -> QuerySet:
-    still_open = Q(status__in=OPEN_CONTACT) | Q(
-        status=PlannedContact.Status.DONE, completed_at__gte=w.until
-    )
+    still_open = Q(status__in=OPEN_CONTACT)
+    if w.until <= timezone.now():
+        # Figures of a past day: a contact done since was still open on it. (Figures of
+        # today: nothing is done tomorrow yet — without that branch of the condition the
+        # open contacts are found by their status and due date's index.)
+        still_open |= Q(status=PlannedContact.Status.DONE, completed_at__gte=w.until)
     return _contacts(w).filter(still_open, due_on__lt=w.as_of)
 
 
@@ -1138,4 +1155,15 @@ def drill_list(
         zone=zone or tenant_zone(current_tenant_id()),
         subtree=subtree,
     )
+    if (
+        scope.kind == KpiSnapshot.Scope.BRANCH
+        and actor is not None
+        and actor.role == Role.SUPERVISOR
+        and scope.branch.pk == actor.staff.branch_id
+    ):
+        # ``visible_to`` limits the rows to the supervisor's subtree — this one — on the
+        # model's branch path: the window need not (the building is lazy: no query).
+        row_scope = getattr(drill.base(window).model, "row_scope", None)
+        if row_scope is not None and row_scope.branch:
+            window = replace(window, secured_branch=row_scope.branch)
     return DrillList(drill, window, visible_to(drill.base(window), actor))

@@ -25,6 +25,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from contact_plans.models import PlannedContact
 from kpi import drilldowns
@@ -347,6 +348,67 @@ def test_drill_down_lists_sum_to_the_figure_shown(bank_a, book, period, start):
                 assert value == snapshot.values[metric_code], (key, code, metric_code)
                 checked += 1
     assert checked == len([m for m in METRICS if m.drill]) * len(scope_keys(bank_a))
+
+
+def test_a_supervisors_own_branch_lists_what_head_office_sees_filtered_once(bank_a, book):
+    """The lists of the branch's clients and of their planned contacts: on their own
+    branch a supervisor's are head office's, with the branch filtered once (their scope
+    does it) — the same condition twice would mislead PostgreSQL's estimates."""
+    rows = snapshots(bank_a)
+    october = KpiPeriod.containing("month", D(2026, 10, 1))
+    key = f"branch:{bank_a.city.pk}"
+    as_of = rows[key].as_of
+    supervisor = Actor.for_staff(bank_a.supervisor)
+    for code in ("vip_clients", "uncovered_clients", "contacts_due", "overdue_contacts"):
+        expected = totals(bank_a, code, key, october, as_of)
+        assert expected[drilldowns.ROW_COUNT] > 0, code
+        with tenant_context(bank_a.tenant):
+            listing = drilldowns.drill_list(
+                actor=supervisor,
+                drill=drilldowns.DRILLS[code],
+                scope=kpi_scope_for(actor=supervisor, key=key),
+                period=october,
+                as_of=as_of,
+            )
+            assert listing.totals() == expected, code
+            if code == "overdue_contacts":
+                sql = str(listing.base.query)
+                assert sql.count('"customers_client"."branch_id" IN') == 1, sql
+
+
+def test_overdue_contacts_of_today_are_the_open_ones(bank_a):
+    """Figures of today: a contact due before today is overdue while open; one done today
+    is not (no contact is done after today yet, so the list reads the status alone)."""
+    zone = ZoneInfo("Asia/Shanghai")
+    today = timezone.localdate(timezone=zone)
+    with tenant_context(bank_a.tenant):
+        client_ = ClientFactory(tenant=bank_a.tenant, branch=bank_a.sub, owner_rm=bank_a.rm)
+        still_open = PlannedContactFactory(
+            tenant=bank_a.tenant,
+            client=client_,
+            assigned_to=bank_a.rm,
+            due_on=today - datetime.timedelta(days=2),
+            status=PlannedContact.Status.OVERDUE,
+        )
+        PlannedContactFactory(
+            tenant=bank_a.tenant,
+            client=client_,
+            assigned_to=bank_a.rm,
+            due_on=today - datetime.timedelta(days=1),
+            status=PlannedContact.Status.DONE,
+            completed_at=timezone.now(),
+        )
+        head = Actor.for_staff(bank_a.head)
+        listing = drilldowns.drill_list(
+            actor=head,
+            drill=drilldowns.DRILLS["overdue_contacts"],
+            scope=kpi_scope_for(actor=head, key=f"rm:{bank_a.rm.pk}"),
+            period=KpiPeriod.containing("month", today),
+            as_of=today,
+        )
+        assert list(listing.rows) == [still_open]
+        assert listing.totals()[drilldowns.ROW_COUNT] == 1
+        assert "completed_at" not in str(listing.base.query).split("WHERE", 1)[1]
 
 
 def test_the_hand_counted_book_gives_the_expected_lists(bank_a, book):

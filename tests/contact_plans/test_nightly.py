@@ -14,7 +14,7 @@ from contact_plans import lunar, services
 from contact_plans.models import ContactPlan, PlannedContact
 from customers.models import Tier
 from segmentation.models import ClientSegment, ServiceStandard
-from tests.factories import ClientFactory, HoldingFactory, LifeEventFactory
+from tests.factories import ClientFactory, ClientSegmentFactory, HoldingFactory, LifeEventFactory
 from vipcrm import nightly
 from vipcrm.models import NightlyRun, Notification
 from vipcrm.tenancy import tenant_context
@@ -26,7 +26,10 @@ DAY = datetime.timedelta(days=1)
 
 
 def book(bank, clients: int) -> None:
-    """A bank with two tiers and ``clients`` VIPs with every kind of occasion."""
+    """A bank with two tiers and ``clients`` VIPs with every kind of occasion; every
+    third client last contacted a cadence before ``ON`` (so due on it whatever ids the
+    database hands out: a never-contacted client's first due date spreads by id, and
+    PostgreSQL's ids grow across tests)."""
     with tenant_context(bank.tenant):
         tiers = []
         for code, rank, cadence, lead in (("gold", 2, 90, 14), ("private", 4, 30, 30)):
@@ -52,6 +55,11 @@ def book(bank, clients: int) -> None:
         )
         HoldingFactory(tenant=bank.tenant, client=client, matures_on=ON + DAY * (i % 40))
         LifeEventFactory(tenant=bank.tenant, client=client, occurs_on=ON + DAY * (i % 20 - 5))
+        if i % 3 == 0:  # segmentation's record of the last contact
+            cadence = (90, 30)[i % 2]
+            ClientSegmentFactory(
+                tenant=bank.tenant, client=client, last_contact_on=ON - DAY * cadence
+            )
 
 
 def test_the_job_runs_after_the_retiering():

@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, FloatField, Q, QuerySet
+from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.urls import reverse
@@ -458,10 +458,17 @@ def _capped(score: float) -> float:
     return min(max(score, 0.0), 100.0)
 
 
-def _numeric(code: str) -> Cast:
-    # Money is stored as a string, the rest as JSON numbers: both cast to a float, the
-    # same float for the same stored value, so ties stay ties.
-    return Cast(KeyTextTransform(code, "values"), FloatField())
+def _numeric(code: str) -> Case:
+    """A snapshot value as a float in SQL; NULL where it is JSON null or missing.
+
+    Money is stored as a string, the rest as JSON numbers: both cast to a float, the
+    same float for the same stored value, so ties stay ties. (On SQLite a key's text
+    of a JSON null is "null", which casts to 0.0: hence the explicit case.)"""
+    return Case(
+        When(Q(**{f"values__{code}": None}), then=Value(None)),
+        default=Cast(KeyTextTransform(code, "values"), FloatField()),
+        output_field=FloatField(),
+    )
 
 
 def rank_positions(snapshot: KpiSnapshot) -> tuple[dict[str, Position], int]:
@@ -717,21 +724,35 @@ RM_SORTS = ("score", "name", *RM_SORT_FIGURES, *(f"-{code}" for code in RM_SORT_
 
 
 def rm_sort_key(sort: str):
-    """The key ``sorted`` orders a branch's RM rows by for ``sort`` (``RM_SORTS``): the
+    """The key ``sorted`` orders a branch's ``RmRow``s by for ``sort`` (``RM_SORTS``): the
     ranking (best score first), the name, or a figure ascending (``code``) or descending
     (``-code``) — rows without the figure last either way, then by the ranking."""
     if sort == "name":
-        return lambda row: (row.staff.name, row.staff.code)
+        return lambda row: (row.name, row.code)
     if sort == "score" or sort not in RM_SORTS:
         return lambda row: row.position
-    code = sort.removeprefix("-")
     sign = -1 if sort.startswith("-") else 1
 
     def key(row):
-        value = number(row.values.get(code))
+        value = row.sort_value  # the figure, annotated by ``branch_dashboard``
         return (value is None, 0.0 if value is None else sign * value, row.position)
 
     return key
+
+
+@dataclass(frozen=True)
+class RmRow:
+    """An RM of a branch's ranking, narrow: a city branch lists 150 RMs, of which a page
+    shows 25 in full (``SnapshotView``); the others need no more than this."""
+
+    pk: int
+    scope_key: str
+    score: Decimal | None
+    name: str
+    code: str
+    vip_time: float | None  # the 70% rule's figure
+    sort_value: float | None  # the figure the list is sorted by
+    position: int  # in the ranking, by score
 
 
 @dataclass
@@ -739,7 +760,7 @@ class BranchDashboard:
     branch: Branch
     period: KpiPeriod
     current: SnapshotView | None
-    rm_rows: list[KpiSnapshot]  # every RM of the subtree, by score (``.position`` set)
+    rm_rows: list[RmRow]  # every RM of the subtree, by score
     rms: list[SnapshotView]  # the page shown, in the order asked for
     rm_page: Page
     sort: str
@@ -753,9 +774,8 @@ class BranchDashboard:
         return pipeline_steps(self.current.figures) if self.current else []
 
     @cached_property
-    def below_vip_time_target(self) -> list[KpiSnapshot]:
-        rows = self.rm_rows
-        return [row for row in rows if vip_time_status(row.values.get("vip_time_pct")) == "below"]
+    def below_vip_time_target(self) -> list[RmRow]:
+        return [row for row in self.rm_rows if vip_time_status(row.vip_time) == "below"]
 
     @cached_property
     def vip_time_bands(self) -> list[tuple[int, int, int]]:
@@ -764,7 +784,7 @@ class BranchDashboard:
         logged left out."""
         counts = Counter()
         for row in self.rm_rows:
-            value = number(row.values.get("vip_time_pct"))
+            value = row.vip_time
             if value is not None:
                 counts[min(int(max(value, 0.0) // 10), 9)] += 1
         return [(band * 10, band * 10 + 10, counts[band]) for band in range(10)]
@@ -790,23 +810,36 @@ def branch_dashboard(
     rows = _rows_by_period(snapshots.filter(scope_key=key).filter(_periods_q([period, *months])))
     rms = snapshots.filter(
         scope=Scope.RM, period=period.kind, period_start=period.start, branch__in=subtree
-    ).select_related("staff")
+    )
+    sort = sort if sort in RM_SORTS else "score"
+    code = sort.removeprefix("-")
+    sorted_by = code if code in RM_SORT_FIGURES else "vip_time_pct"
+    # Every RM's row, narrow (a city branch has 150 RMs; a page shows 25 of them in full).
+    narrow = rms.values(
+        "pk", "scope_key", "score", name=F("staff__name"), code=F("staff__code")
+    ).annotate(vip_time=_numeric("vip_time_pct"), sort_value=_numeric(sorted_by))
     sub_branches = snapshots.filter(
         scope=Scope.BRANCH, period=period.kind, period_start=period.start, branch__parent=branch
     )
     snapshot = rows.get((period.kind, period.start, key))
-    rm_rows = _by_score(rms)
-    for position, row in enumerate(rm_rows, start=1):
-        row.position = position
-    sort = sort if sort in RM_SORTS else "score"
+    rm_rows = [
+        RmRow(position=position, **row)
+        for position, row in enumerate(
+            sorted(narrow, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["name"])),
+            start=1,
+        )
+    ]
     rm_page = Paginator(sorted(rm_rows, key=rm_sort_key(sort)), RM_PAGE_SIZE).get_page(page)
+    full = rms.select_related("staff", "branch").in_bulk([row.pk for row in rm_page.object_list])
+    for row in rm_page.object_list:
+        full[row.pk].position = row.position
     paths: dict[str, str] = {}
     return BranchDashboard(
         branch=branch,
         period=period,
         current=_view(snapshot, period, paths=paths) if snapshot is not None else None,
         rm_rows=rm_rows,
-        rms=[_view(row, period, row.position, paths) for row in rm_page.object_list],
+        rms=[_view(full[row.pk], period, row.position, paths) for row in rm_page.object_list],
         rm_page=rm_page,
         sort=sort,
         sub_branches=[

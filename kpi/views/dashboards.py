@@ -52,7 +52,7 @@ from vipcrm.roles import Role
 from vipcrm.views import StaffRequiredMixin
 
 SUPERVISING = (Role.SUPERVISOR, Role.HEAD_OFFICE)
-DRILL_ROWS = 50
+DRILL_ROWS = 25
 CARD_CHART_WIDTH = 360  # a chart in a card of the dashboards' grid, drawn at its size
 SPOOL_BYTES = 8 * 1024 * 1024  # exports larger than this spill to a temporary file
 FIRST_DAY = datetime.date(2000, 1, 1)
@@ -326,11 +326,17 @@ def _vip_time_chart(board, target_text: str):
     below the target) for a branch of up to ``RM_BARS_MAX`` RMs; for a larger one, how
     many RMs fall in each 10-point band, each band linking to the RMs sorted by it."""
     if len(board.rm_rows) <= RM_BARS_MAX:
-        bars = []
-        for row in board.rm_rows:
-            links = dashboards.DrillLinks(row.scope_key, board.period)
-            figure = dashboards.Figures(row, links)["vip_time_pct"]
-            bars.append(charts.Bar(row.staff.name, figure.number, figure.text, figure.url))
+        metric = METRICS_BY_CODE["vip_time_pct"]
+        paths: dict[str, str] = {}
+        bars = [
+            charts.Bar(
+                row.name,
+                row.vip_time,
+                dashboards.value_text(metric, row.vip_time),
+                dashboards.DrillLinks(row.scope_key, board.period, paths).url(metric),
+            )
+            for row in board.rm_rows
+        ]
         return charts.bar_list(
             bars,
             title=gettext("Time on VIP service per RM"),

@@ -21,3 +21,8 @@ class KpiConfig(AppConfig):
         from vipcrm.my_day import register_panel
 
         register_panel(TIME_PANEL)
+
+        # "Your supervisor left you a coaching note" in the RM's notifications.
+        from kpi import notifications
+
+        notifications.register()

@@ -63,7 +63,9 @@ A supervisor writes a note to an RM of their branch subtree, head office to any 
 the text (required, 4,000 characters), optionally the scorecard dimension it is about
 (``kpi.definitions.DIMENSIONS``) and a follow-up day (today or later). Notes are read
 by the RM, their author and head office only (``kpi.selectors.coaching_notes``). An RM
-outside the actor's reach is not found; an inactive RM gets no new notes.
+outside the actor's reach is not found; an inactive RM gets no new notes. The RM is
+notified (``coaching_note``: who wrote, about which dimension, the follow-up day), the
+notification opening their notes.
 
 Batch ingestion (``survey_batch_apply``, ``complaint_batch_apply``)
 -------------------------------------------------------------------
@@ -94,6 +96,7 @@ from typing import Annotated, Any, ClassVar, Required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
@@ -117,8 +120,9 @@ from customers.sync import (
 )
 from kpi.definitions import DIMENSIONS
 from kpi.models import CoachingNote, Complaint, SatisfactionSurvey, TimeLog
+from kpi.notifications import COACHING_NOTE
 from vipcrm.audit import audit_action
-from vipcrm.models import StaffProfile
+from vipcrm.models import Notification, StaffProfile
 from vipcrm.roles import Actor, Role, branch_subtree_ids, token_write_check, visible_to
 
 TIME_LOGGERS = (Role.RM, Role.ADVISOR)
@@ -567,7 +571,8 @@ def coaching_note_create(
     for anyone else — another bank's staff, a staff member who is not an RM, an RM
     outside a supervisor's subtree — the RM is ``StaffProfile.DoesNotExist``. Refused
     with ``ValidationError``: an inactive RM, no text or one over 4,000 characters, a
-    focus that is not a scorecard dimension, a follow-up day in the past. Audited.
+    focus that is not a scorecard dimension, a follow-up day in the past. Audited; the
+    RM is notified.
     """
     if not _same_tenant(actor, rm) or rm.role != Role.RM:
         raise StaffProfile.DoesNotExist("No such RM.")
@@ -595,6 +600,16 @@ def coaching_note_create(
         raise ValidationError(errors)
     note = CoachingNote.objects.create(
         rm=rm, author=actor.staff, text=text, focus=focus, follow_up_on=follow_up_on
+    )
+    Notification.objects.create(
+        recipient=rm,
+        kind=COACHING_NOTE,
+        params={
+            "by": actor.staff.name,
+            "focus": focus,
+            "follow_up_on": follow_up_on.isoformat() if follow_up_on else "",
+        },
+        link=reverse("kpi:coaching", args=[rm.pk]),
     )
     audit_action(
         "create",

@@ -17,7 +17,8 @@ from kpi.inputs import coaching_note_create
 from kpi.models import CoachingNote
 from kpi.selectors import coaching_notes
 from tests.factories import CoachingNoteFactory, StaffFactory
-from vipcrm.models import AuditEntry, StaffProfile
+from vipcrm.models import AuditEntry, Notification, StaffProfile
+from vipcrm.notifications import notification_text
 from vipcrm.roles import Actor, Role
 from vipcrm.tenancy import tenant_context
 
@@ -32,6 +33,7 @@ def english_messages():
 
 
 DAY = datetime.timedelta(days=1)
+D = datetime.date
 
 
 def today() -> datetime.date:
@@ -78,6 +80,30 @@ def test_a_supervisor_writes_to_an_rm_of_their_branches_and_it_is_audited(bank_a
         "focus": "process",
         "follow_up_on": (today() + DAY * 7).isoformat(),
     }
+
+
+def test_the_rm_is_notified_and_the_notification_opens_their_notes(login, bank_a):
+    write(bank_a, bank_a.supervisor, bank_a.rm, focus="process", follow_up_on=D(2099, 12, 10))
+    write(bank_a, bank_a.head, bank_a.rm)
+    with tenant_context(bank_a.tenant):
+        told = list(Notification.objects.order_by("pk"))
+    assert [(n.recipient_id, n.kind) for n in told] == [(bank_a.rm.pk, "coaching_note")] * 2
+    assert told[0].link == reverse("kpi:coaching", args=[bank_a.rm.pk])
+    assert notification_text(told[0]) == (
+        f"{bank_a.supervisor.name} left you a coaching note on Process. "
+        "Follow-up on Dec. 10, 2099."
+    )
+    assert notification_text(told[1]) == f"{bank_a.head.name} left you a coaching note."
+    with translation.override("zh-hans"):
+        assert "辅导" in notification_text(told[0])
+    assert login(bank_a.rm).get(told[0].link).status_code == 200
+
+
+def test_a_refused_note_notifies_nobody(bank_a):
+    with pytest.raises(ValidationError):
+        write(bank_a, bank_a.supervisor, bank_a.rm, text="")
+    with tenant_context(bank_a.tenant):
+        assert not Notification.objects.exists()
 
 
 def test_head_office_writes_to_any_rm(bank_a):

@@ -23,6 +23,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from vipcrm.tenancy import current_tenant_id, request_memo
+
 
 class Role(models.TextChoices):
     RM = "rm", _("Relationship manager")
@@ -76,18 +78,30 @@ def token_write_check(actor: Actor) -> None:
 
 
 def branch_subtree_ids(branch_id: int) -> list[int]:
-    """The branch and every branch below it (one query; a bank has few branches)."""
-    from vipcrm.models import Branch
-
-    children: dict[int | None, list[int]] = {}
-    for pk, parent_id in Branch.objects.values_list("pk", "parent_id"):
-        children.setdefault(parent_id, []).append(pk)
+    """The branch and every branch below it (one query a request: a bank has few
+    branches, and a page checks several scopes; see ``tenancy.request_memo``)."""
+    children = _branch_children()
     found, stack = [], [branch_id]
     while stack:
         current = stack.pop()
         found.append(current)
         stack.extend(children.get(current, []))
     return found
+
+
+def _branch_children() -> dict[int | None, list[int]]:
+    from vipcrm.models import Branch
+
+    memo = request_memo()
+    key = ("branch_children", current_tenant_id())
+    if memo is not None and key in memo:
+        return memo[key]
+    children: dict[int | None, list[int]] = {}
+    for pk, parent_id in Branch.objects.values_list("pk", "parent_id"):
+        children.setdefault(parent_id, []).append(pk)
+    if memo is not None:
+        memo[key] = children
+    return children
 
 
 def _team_q(model: type[models.Model], path: str, staff_id: int) -> Q:

@@ -32,6 +32,7 @@ from django.db import connection, models, transaction
 from django.http import HttpRequest, HttpResponse
 
 _current_tenant_id: ContextVar[int | None] = ContextVar("vipcrm_tenant_id", default=None)
+_request_memo: ContextVar[dict | None] = ContextVar("vipcrm_request_memo", default=None)
 
 RLS_SETTING = "app.tenant_id"
 
@@ -88,6 +89,14 @@ def tenant_context(tenant: int | models.Model | None) -> Iterator[None]:
                 _apply_db_setting(previous)
     finally:
         _current_tenant_id.reset(token)
+
+
+def request_memo() -> dict | None:
+    """A dict that lives for the current page view or API call (``TenantMiddleware``),
+    for what a request reads several times and does not change — the bank's branch tree
+    behind each scope check; None outside a request (jobs, commands, tests calling
+    services), where nothing is kept. Key entries by tenant."""
+    return _request_memo.get()
 
 
 def activate_tenant(tenant_id: int) -> None:
@@ -184,10 +193,14 @@ class TenantMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
         tenant_id = getattr(user, "tenant_id", None) if user and user.is_authenticated else None
-        with tenant_context(tenant_id):
-            response = self.get_response(request)
-            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
-                response = response.render()
+        memo = _request_memo.set({})
+        try:
+            with tenant_context(tenant_id):
+                response = self.get_response(request)
+                if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                    response = response.render()
+        finally:
+            _request_memo.reset(memo)
         return response
 
 

@@ -102,6 +102,25 @@ def test_branch_subtree_follows_the_tree(bank_a):
     assert subtree == {bank_a.city.pk, bank_a.sub.pk, deeper.pk}
 
 
+def test_a_request_reads_the_branch_tree_once_and_nothing_else_keeps_it(login, bank_a):
+    """A page checks several scopes (each a subtree): the tree is read once a request.
+    Outside a request nothing is kept: a branch added is in the next subtree."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    http = login(bank_a.supervisor)
+    with CaptureQueriesContext(connection) as queries:
+        response = http.get(reverse("kpi:branch", args=[bank_a.city.pk]))
+    assert response.status_code == 200
+    tree_reads = [q for q in queries if '"vipcrm_branch"."parent_id" AS "parent_id"' in q["sql"]]
+    assert len(tree_reads) == 1
+    with tenant_context(bank_a.tenant):
+        before = set(branch_subtree_ids(bank_a.city.pk))
+        deeper = BranchFactory(tenant=bank_a.tenant, code="BJ0102", parent=bank_a.sub)
+        assert set(branch_subtree_ids(bank_a.city.pk)) == before | {deeper.pk}
+
+
 def test_staff_scoping(bank_a):
     with tenant_context(bank_a.tenant):
 

@@ -376,6 +376,32 @@ def test_a_supervisors_own_branch_lists_what_head_office_sees_filtered_once(bank
                 assert sql.count('"customers_client"."branch_id" IN') == 1, sql
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL planner setting")
+def test_the_totals_are_planned_in_one_process_and_the_setting_restored(bank_a, book):
+    head = Actor.for_staff(bank_a.head)
+    with tenant_context(bank_a.tenant):
+        listing = drilldowns.drill_list(
+            actor=head,
+            drill=drilldowns.DRILLS["overdue_contacts"],
+            scope=kpi_scope_for(actor=head, key="tenant"),
+            period=KpiPeriod.containing("month", D(2026, 10, 1)),
+            as_of=D(2026, 10, 31),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            before = cursor.fetchone()[0]
+        with CaptureQueriesContext(connection) as queries:
+            listing.totals()
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            after = cursor.fetchone()[0]
+    sql = [q["sql"] for q in queries]
+    assert sql[0] == "SET LOCAL max_parallel_workers_per_gather = 0"
+    assert "COUNT(" in sql[1]
+    assert sql[2] == "SET LOCAL max_parallel_workers_per_gather TO DEFAULT"
+    assert before == after
+
+
 def test_overdue_contacts_of_today_are_the_open_ones(bank_a):
     """Figures of today: a contact due before today is overdue while open; one done today
     is not (no contact is done after today yet, so the list reads the status alone)."""

@@ -90,8 +90,7 @@ def test_the_rm_is_notified_and_the_notification_opens_their_notes(login, bank_a
     assert [(n.recipient_id, n.kind) for n in told] == [(bank_a.rm.pk, "coaching_note")] * 2
     assert told[0].link == reverse("kpi:coaching", args=[bank_a.rm.pk])
     assert notification_text(told[0]) == (
-        f"{bank_a.supervisor.name} left you a coaching note on Process. "
-        "Follow-up on Dec. 10, 2099."
+        f"{bank_a.supervisor.name} left you a coaching note on Process. Follow-up on Dec. 10, 2099."
     )
     assert notification_text(told[1]) == f"{bank_a.head.name} left you a coaching note."
     with translation.override("zh-hans"):

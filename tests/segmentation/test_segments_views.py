@@ -396,11 +396,12 @@ def test_the_segment_page_makes_the_same_queries_for_few_and_many_clients(login,
         )
         ClientSegmentFactory(tenant=bank_a.tenant, client=row, lifecycle="growing")
     assert page_queries(client, url("detail", segment)) == few
-    # The page's own: the staff's branch tree twice (the segment's reach, the clients'
-    # scope), the segment, one page of clients, the capped count, the tier names (6).
-    # The shell's: session, user, staff, the tenant's name, two savepoints and their
-    # releases (8), and on PostgreSQL the two set_config of the tenant (bind, restore).
-    expected = 14 + (2 if connection.vendor == "postgresql" else 0)
+    # The page's own: the staff's branch tree once (read once a request, for the
+    # segment's reach and the clients' scope), the segment, one page of clients, the
+    # capped count, the tier names (5). The shell's: session, user, staff, the tenant's
+    # name, two savepoints and their releases (8), and on PostgreSQL the two set_config
+    # of the tenant (bind, restore).
+    expected = 13 + (2 if connection.vendor == "postgresql" else 0)
     with CaptureQueriesContext(connection) as queries:
         client.get(url("detail", segment))
     assert len(queries.captured_queries) == expected
@@ -427,9 +428,9 @@ def test_the_builder_and_preview_make_a_fixed_number_of_queries(login, bank_a, b
         ClientFactory(tenant=bank_a.tenant, tier=book["gold"], branch=bank_a.sub)
     with CaptureQueriesContext(connection) as many:
         client.get(PREVIEW, query, **HTMX)
-    # The form's choices (tiers; branches and RMs, each with the scope's branch tree), the
-    # criteria's code checks, the branch tree of the criteria and of the client scope,
-    # the first rows and the capped count: a fixed number (18 with the shell's, +2 on
+    # The form's choices (tiers; branches and RMs), the criteria's code checks, the branch
+    # tree (read once a request, for the choices, the criteria and the client scope), the
+    # first rows and the capped count: a fixed number (16 with the shell's, +2 on
     # PostgreSQL), however many clients match.
-    expected = 18 + (2 if connection.vendor == "postgresql" else 0)
+    expected = 16 + (2 if connection.vendor == "postgresql" else 0)
     assert len(many.captured_queries) == len(few.captured_queries) == expected

@@ -66,6 +66,7 @@ from django.db.models.functions import Cast, Coalesce, Greatest, Least, Round, T
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import Promise, lazy
+from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -286,6 +287,7 @@ TEXT, MONEY, DATE, DATETIME, NUMBER, FLAG, HOURS = (
     "flag",
     "hours",
 )
+NUMERIC = (MONEY, NUMBER, HOURS)  # right-aligned
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,15 @@ class Cell:
         if self.kind == HOURS:
             return f"{value:.2f}"
         return str(value)
+
+    @property
+    def html(self) -> str:
+        """The cell as the page's table shows it (a link where the row has a page), built
+        here rather than by the template: a page of 25 rows has some 250 cells."""
+        css = f"kpidrill__{self.kind}{' num' if self.kind in NUMERIC else ''}"
+        if self.url:
+            return format_html('<td class="{}"><a href="{}">{}</a></td>', css, self.url, self.text)
+        return format_html('<td class="{}">{}</td>', css, self.text)
 
 
 def _client_url(client: Client) -> str:

@@ -405,10 +405,11 @@ def _view(
 
 def _by_score(snapshots: Iterable[KpiSnapshot]) -> list[KpiSnapshot]:
     """Best total first; rows without a score last, by name."""
-    return sorted(
-        snapshots,
-        key=lambda s: (s.score is None, -(s.score or Decimal("0")), _name_of(s)),
-    )
+    return sorted(snapshots, key=lambda s: _score_order(s.score, _name_of(s)))
+
+
+def _score_order(score: Decimal | None, name: str) -> tuple:
+    return (score is None, -(score or Decimal("0")), name)
 
 
 def _name_of(snapshot: KpiSnapshot) -> str:
@@ -825,7 +826,7 @@ def branch_dashboard(
     rm_rows = [
         RmRow(position=position, **row)
         for position, row in enumerate(
-            sorted(narrow, key=lambda r: (r["score"] is None, -(r["score"] or 0), r["name"])),
+            sorted(narrow, key=lambda r: _score_order(r["score"], r["name"])),
             start=1,
         )
     ]

@@ -1034,21 +1034,8 @@ def _rows_store(w: _Window, rows: list[KpiSnapshot]) -> dict[str, int]:
         changed,
         update_conflicts=True,
         unique_fields=["tenant", "period", "period_start", "scope_key"],
-        update_fields=[
-            "period_end",
-            "as_of",
-            "scope",
-            "staff",
-            "branch",
-            "values",
-            "scores",
-            "score",
-            "rank_in_branch",
-            "positions",
-            "branch_peers",
-            "computed_at",
-            "updated_at",
-        ],
+        # ``get_field`` takes the foreign keys' attnames (``staff_id``) as their names.
+        update_fields=[*SNAPSHOT_FIELDS, "computed_at", "updated_at"],
     )
     keys = {row.scope_key for row in rows}
     gone = [row["pk"] for key, row in stored.items() if key not in keys]

@@ -32,7 +32,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import InvalidPage
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
@@ -247,11 +247,9 @@ class ScorecardView(PeriodMixin, StaffRequiredMixin, TemplateView):
     template_name = "kpi/dashboards/scorecard.html"
 
     def get(self, request, *args, **kwargs):
-        self.staff = (
-            dashboards.scorecard_rms(actor=self.actor).filter(pk=kwargs["staff_id"]).first()
+        self.staff = get_object_or_404(
+            dashboards.scorecard_rms(actor=self.actor), pk=kwargs["staff_id"]
         )
-        if self.staff is None:
-            raise Http404
         self.setup_period()
         return super().get(request, *args, **kwargs)
 
@@ -392,11 +390,9 @@ class BranchDashboardView(PeriodMixin, StaffRequiredMixin, TemplateView):
     template_name = "kpi/dashboards/branch.html"
 
     def get(self, request, *args, **kwargs):
-        self.branch = (
-            dashboards.dashboard_branches(actor=self.actor).filter(pk=kwargs["pk"]).first()
+        self.branch = get_object_or_404(
+            dashboards.dashboard_branches(actor=self.actor), pk=kwargs["pk"]
         )
-        if self.branch is None:
-            raise Http404
         self.setup_period()
         return super().get(request, *args, **kwargs)
 

@@ -85,6 +85,13 @@ class Client(TenantOwnedModel):
         EVENING = "evening", _("Evenings")
         WEEKEND = "weekend", _("Weekends")
 
+    # A client row is rewritten whenever its AUM changes (each holdings sync), and every
+    # index of the row with it: the foreign keys below carry no single-column index of
+    # their own. Row-Level Security puts ``tenant_id = …`` in every query, so the
+    # (tenant, …) indexes of Meta serve the look-ups by tenant, branch, RM and tier.
+    tenant = models.ForeignKey(
+        "vipcrm.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     external_id = models.CharField(_("customer number"), max_length=64)
     name = models.CharField(pgettext_lazy("person", "Name"), max_length=100)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
@@ -109,9 +116,14 @@ class Client(TenantOwnedModel):
         blank=True,
         related_name="people",
         verbose_name=_("linked corporate client"),
+        db_index=False,  # partial index in Meta: few clients have one
     )
     branch = models.ForeignKey(
-        Branch, on_delete=models.PROTECT, related_name="clients", verbose_name=_("home branch")
+        Branch,
+        on_delete=models.PROTECT,
+        related_name="clients",
+        verbose_name=_("home branch"),
+        db_index=False,
     )
     owner_rm = models.ForeignKey(
         StaffProfile,
@@ -120,6 +132,7 @@ class Client(TenantOwnedModel):
         blank=True,
         related_name="book",
         verbose_name=_("owner RM"),
+        db_index=False,
     )
     tier = models.ForeignKey(
         Tier,
@@ -128,6 +141,7 @@ class Client(TenantOwnedModel):
         blank=True,
         related_name="clients",
         verbose_name=_("tier"),
+        db_index=False,
     )
     risk_level = models.CharField(
         _("risk level"), max_length=2, choices=RiskLevel.choices, blank=True
@@ -140,6 +154,7 @@ class Client(TenantOwnedModel):
         blank=True,
         related_name="referrals",
         verbose_name=_("referred by"),
+        db_index=False,  # partial index in Meta: few clients have one
     )
     preferred_channel = models.CharField(
         _("preferred channel"), max_length=16, choices=Channel.choices, blank=True
@@ -186,10 +201,40 @@ class Client(TenantOwnedModel):
             models.Index(fields=["tenant", "tier"]),
             models.Index(fields=["tenant", "risk_assessed_on"]),
             models.Index(fields=["tenant", "mobile_last4"], name="client_mobile_last4_idx"),
+            # Only rows that have the reference are indexed (deleting a client looks up
+            # the clients pointing at it); rows without one cost these indexes nothing.
+            models.Index(
+                fields=["company"], condition=Q(company__isnull=False), name="client_company_idx"
+            ),
+            models.Index(
+                fields=["referrer"],
+                condition=Q(referrer__isnull=False),
+                name="client_referrer_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        client = super().from_db(db, field_names, values)
+        client._stored_name = client.__dict__.get("name")
+        return client
+
+    def save(self, *args, **kwargs) -> None:
+        """Save, and keep the name's search bigrams (``customers.name_search``) when the
+        name is new or changed: two queries then, none otherwise. Set-based writers (the
+        sync, the demo's ``bulk_create``) refresh the bigrams of their batch themselves."""
+        from customers.name_search import client_name_grams_refresh
+
+        super().save(*args, **kwargs)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "name" not in update_fields:
+            return
+        if getattr(self, "_stored_name", None) != self.name:
+            client_name_grams_refresh([self.pk])
+            self._stored_name = self.name
 
     @property
     def risk_expires_on(self) -> datetime.date | None:
@@ -200,6 +245,40 @@ class Client(TenantOwnedModel):
     def risk_is_valid(self, on: datetime.date) -> bool:
         expires = self.risk_expires_on
         return bool(self.risk_level) and expires is not None and on < expires
+
+
+class ClientNameGram(TenantOwnedModel):
+    """Two consecutive characters of a client's name: how "name contains" search finds
+    its clients by equality, which Row-Level Security lets an index serve (LIKE it does
+    not). Derived from ``Client.name`` by ``customers.name_search``; never edited.
+
+    The rows are a search index, not data: they carry no foreign-key constraints (each
+    would be checked for each of a sync batch's thousands of rows), a search always
+    re-reads the client itself, and Django deletes them with their client.
+    """
+
+    tenant = models.ForeignKey(
+        "vipcrm.Tenant",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    gram = models.CharField(max_length=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "gram", "client"], name="client_name_gram_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "client"], name="client_name_gram_client_idx")]
+
+    def __str__(self) -> str:
+        return self.gram
 
 
 class ClientTeamMember(TenantOwnedModel):
@@ -398,8 +477,14 @@ class Holding(TenantOwnedModel):
         ACTIVE = "active", _("Active")
         CLOSED = "closed", _("Closed")
 
+    # Served by the (tenant, …) indexes of Meta, as on Client.
+    tenant = models.ForeignKey(
+        "vipcrm.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     external_id = models.CharField(_("account or contract number"), max_length=64)
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="holdings")
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, related_name="holdings", db_index=False
+    )
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="holdings")
     balance = models.DecimalField(_("balance"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")

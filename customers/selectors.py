@@ -38,6 +38,7 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from customers.name_search import name_contains
 from customers.validators import mask_id_number, mask_mobile
 from vipcrm.models import Branch, StaffProfile
 from vipcrm.roles import Actor, Role, visible_to
@@ -167,8 +168,9 @@ def client_search(
     ``query``: four digits are the last four of the mobile (the indexed generated
     column), eleven a whole mobile; other input with a digit is a customer number
     (exact); anything else a customer number or a name (prefix for one or two
-    characters, else contains). ``branch`` includes its sub-branches. ``risk_expired``:
-    True = never assessed or assessed 365+ days ago; False = a valid assessment.
+    characters, else contains; ASCII letters in any case). ``branch`` includes its
+    sub-branches. ``risk_expired``: True = never assessed or assessed 365+ days ago;
+    False = a valid assessment.
     ``maturing_within_days``: clients with an active holding maturing from today to
     today + N days.
     """
@@ -178,9 +180,9 @@ def client_search(
     if query:
         # Under PostgreSQL's forced Row-Level Security only "leakproof" operators may use
         # an index before the tenant policy is checked: = < >= are, LIKE is not. So
-        # exact and prefix matches are written as equalities and ranges (index scans);
-        # LIKE only re-checks the few rows they found, or, for "contains", scans the
-        # tenant's rows (the trigram index cannot serve LIKE under forced RLS).
+        # exact and prefix matches are written as equalities and ranges (index scans),
+        # "contains" as equalities on the names' bigrams (customers.name_search); LIKE
+        # only re-checks the few rows they found.
         number = Q(external_id=query)
         if MOBILE_SUFFIX.match(query):
             clients = clients.filter(Q(mobile_last4=query) | number)
@@ -192,7 +194,7 @@ def client_search(
             in_range = Q(name__gte=query, name__lt=query + LAST_CHAR)
             clients = clients.filter(in_range | number).filter(Q(name__startswith=query) | number)
         else:
-            clients = clients.filter(Q(name__contains=query) | number)
+            clients = clients.filter(name_contains(query) | number)
     if branch is not None:
         clients = clients.filter(_in_branch_subtree(branch))
     if owner_rm is not None:

@@ -60,6 +60,7 @@ from customers.models import (
     RiskAssessment,
     RiskLevel,
 )
+from customers.name_search import client_name_grams_refresh
 from customers.validators import id_number_error, mobile_error
 from vipcrm.models import Branch, StaffProfile
 from vipcrm.roles import Role
@@ -816,7 +817,17 @@ class ClientSync(KindSync):
         return errors
 
     def after_write(self) -> None:
-        """Keep the risk history: one assessment row per client and date, set-based."""
+        """Keep the names' search bigrams and the risk history, set-based."""
+        created, renamed = [], []
+        for key in self.written:
+            stored = self.existing.get(key)
+            if stored is None:
+                created.append(self.ids[key])
+            elif stored["name"] != self.state[key]["name"]:
+                renamed.append(self.ids[key])
+        client_name_grams_refresh(created, replace=False)
+        client_name_grams_refresh(renamed)
+        # One assessment row per client and date.
         rows = []
         for key in self.written:
             row, stored = self.state[key], self.existing.get(key)

@@ -4,7 +4,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from customers import selectors
 from customers.models import Holding, Product, Relationship
@@ -350,12 +349,3 @@ def test_visible_among_keeps_only_what_the_actor_may_open(bank_a, in_tenant):
             actor=Actor.for_staff(bank_a.rm), ids={mine.pk, theirs.pk, shared.pk, None}
         )
     assert visible == {mine.pk, shared.pk}
-
-
-@pytest.mark.postgres
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL's")
-def test_client_names_have_a_trigram_index_on_postgresql():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'client_name_trgm_idx'")
-        (definition,) = cursor.fetchone()
-    assert "gin" in definition and "gin_trgm_ops" in definition

@@ -55,6 +55,7 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
+from customers.name_search import client_name_grams_refresh
 from kpi import demo as kpi_demo
 from kpi.models import CoachingNote, Complaint, KpiSnapshot, SatisfactionSurvey, TimeLog
 from sales_pipeline import demo as sales_pipeline_demo
@@ -488,7 +489,7 @@ def insert_clients(
                 # What the holdings inserted next come to: client_aum_refresh, the
                 # authority, then rewrites only the clients it disagrees with (none, so
                 # far). Rewriting a fresh client row costs as much as inserting it (ten
-                # indexes, one a trigram index): a fifth of a block's time on PostgreSQL.
+                # indexes): a fifth of a block's time on PostgreSQL.
                 m.aum_cny if m else Decimal("0"),
             )
         )
@@ -518,6 +519,7 @@ def insert_clients(
         returning=("external_id", "id"),
     )
     pks = dict(inserted)
+    client_name_grams_refresh(pks.values(), replace=False)
     team = []
     for seed in seeds:
         if seed.secondary_rm is not None:

@@ -11,11 +11,12 @@ characters, ASCII letters folded to lower case, leaving out pairs with a digit o
 space (a search term with a digit is a customer number or a mobile, never a name) — in
 ``ClientNameGram``. A search of three characters or more finds the clients that have
 every bigram of its term through the (tenant, gram, client) index, by equality, and
-then checks the name itself on those few. The bigrams are written set-based: two
-statements for a sync batch, whatever its size; one pass for a whole bank.
+then checks the name itself on those few. The bigrams are written set-based: at most
+two statements for a sync batch, whatever its size; one pass for a whole bank.
 
-``name_grams`` (the term's bigrams, in Python) and ``client_name_grams_refresh`` (the
-names' bigrams, in SQL) follow the same rule; a test holds them to it.
+``name_grams`` (in Python: a search term's bigrams, and the names the sync has at hand)
+and ``client_name_grams_refresh`` (in SQL, from the stored names) follow the same rule;
+a test holds them to it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,40 @@ def _ids_sql(client_ids: list[int]) -> tuple[str, list]:
     if connection.vendor == "postgresql":
         return "SELECT (json_array_elements_text(%s::json))::bigint", [payload]
     return "SELECT value FROM json_each(%s)", [payload]
+
+
+def client_name_grams_write(names: dict[int, str], *, replace: bool = True) -> None:
+    """Write the bigrams of clients whose names are at hand (client id → name), as the
+    sync has them: one INSERT of the pairs computed here (and one DELETE of the old ones
+    unless ``replace`` is False), without reading the clients again."""
+    if not names:
+        return
+    tenant = current_tenant_id()
+    grams = connection.ops.quote_name(ClientNameGram._meta.db_table)
+    pairs = [[pk, gram] for pk, name in names.items() for gram in sorted(name_grams(name))]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        if replace:
+            ids_sql, ids_params = _ids_sql(list(names))
+            cursor.execute(
+                f"DELETE FROM {grams} WHERE tenant_id = %s AND client_id IN ({ids_sql})",  # noqa: S608
+                [tenant, *ids_params],
+            )
+        if not pairs:
+            return
+        payload = json.dumps(pairs, ensure_ascii=False, separators=(",", ":"))
+        if connection.vendor == "postgresql":
+            source = "SELECT (r.v->>0)::bigint, r.v->>1 FROM jsonb_array_elements(%s::jsonb) r(v)"
+        else:
+            source = (
+                "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(%s)"
+            )
+        # Only the model's quoted table name is interpolated; values are parameters.
+        cursor.execute(
+            f"INSERT INTO {grams} (tenant_id, created_at, updated_at, client_id, gram) "  # noqa: S608
+            f"SELECT %s, %s, %s, p.* FROM ({source}) p",
+            [tenant, now, now, payload],
+        )
 
 
 def client_name_grams_refresh(

@@ -60,7 +60,7 @@ from customers.models import (
     RiskAssessment,
     RiskLevel,
 )
-from customers.name_search import client_name_grams_refresh
+from customers.name_search import client_name_grams_write
 from customers.validators import id_number_error, mobile_error
 from vipcrm.models import Branch, StaffProfile
 from vipcrm.roles import Role
@@ -818,15 +818,15 @@ class ClientSync(KindSync):
 
     def after_write(self) -> None:
         """Keep the names' search bigrams and the risk history, set-based."""
-        created, renamed = [], []
+        created, renamed = {}, {}
         for key in self.written:
-            stored = self.existing.get(key)
+            stored, name = self.existing.get(key), self.state[key]["name"]
             if stored is None:
-                created.append(self.ids[key])
-            elif stored["name"] != self.state[key]["name"]:
-                renamed.append(self.ids[key])
-        client_name_grams_refresh(created, replace=False)
-        client_name_grams_refresh(renamed)
+                created[self.ids[key]] = name
+            elif stored["name"] != name:
+                renamed[self.ids[key]] = name
+        client_name_grams_write(created, replace=False)
+        client_name_grams_write(renamed)
         # One assessment row per client and date.
         rows = []
         for key in self.written:

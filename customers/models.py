@@ -22,6 +22,23 @@ MONEY = {"max_digits": 18, "decimal_places": 2}
 RISK_VALIDITY_DAYS = 365  # an assessment is valid for 12 months
 
 
+def synced_tenant() -> models.ForeignKey:
+    """The tenant key of a table the core-banking sync writes by the thousand (clients,
+    their risk history, holdings): indexed only through the table's (tenant, …) indexes,
+    and without a foreign-key constraint. Row-Level Security's WITH CHECK already holds
+    every written row to the session's tenant, which the application binds from an
+    authenticated, existing tenant; a constraint would check the same tenant row again
+    for each of a batch's 5,000 rows (~7 µs each, measured: a third of a client batch's
+    constraint checks). Django deletes a tenant's rows itself, constraint or not."""
+    return models.ForeignKey(
+        "vipcrm.Tenant",
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+
+
 class RiskLevel(models.TextChoices):
     """The client's risk tolerance (风险测评结果)."""
 
@@ -89,9 +106,7 @@ class Client(TenantOwnedModel):
     # index of the row with it: the foreign keys below carry no single-column index of
     # their own. Row-Level Security puts ``tenant_id = …`` in every query, so the
     # (tenant, …) indexes of Meta serve the look-ups by tenant, branch, RM and tier.
-    tenant = models.ForeignKey(
-        "vipcrm.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    tenant = synced_tenant()
     external_id = models.CharField(_("customer number"), max_length=64)
     name = models.CharField(pgettext_lazy("person", "Name"), max_length=100)
     gender = models.CharField(_("gender"), max_length=1, choices=Gender.choices, blank=True)
@@ -320,7 +335,11 @@ class ClientTeamMember(TenantOwnedModel):
 class RiskAssessment(TenantOwnedModel):
     """One risk assessment (风险测评); the history is kept, the latest is on the client."""
 
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="risk_assessments")
+    tenant = synced_tenant()
+    # Looked up through the (tenant, client, assessed_on) constraint's index.
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, related_name="risk_assessments", db_index=False
+    )
     level = models.CharField(_("risk level"), max_length=2, choices=RiskLevel.choices)
     assessed_on = models.DateField(_("assessed on"))
 
@@ -478,9 +497,7 @@ class Holding(TenantOwnedModel):
         CLOSED = "closed", _("Closed")
 
     # Served by the (tenant, …) indexes of Meta, as on Client.
-    tenant = models.ForeignKey(
-        "vipcrm.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False
-    )
+    tenant = synced_tenant()
     external_id = models.CharField(_("account or contract number"), max_length=64)
     client = models.ForeignKey(
         Client, on_delete=models.CASCADE, related_name="holdings", db_index=False

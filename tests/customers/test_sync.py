@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from customers import api
@@ -27,8 +28,9 @@ pytestmark = pytest.mark.django_db
 # Every kind's batch costs at most this many queries, for 10 records as for 5,000
 # (token lookup, tenant binding, savepoints, references, existing rows, writes, follow-ups).
 # The most is a holdings batch with an Idempotency-Key on PostgreSQL, whose AUM refresh
-# locks its clients, reads the FX rates and updates (customers.aum).
-MAX_SYNC_QUERIES = 21
+# checks the deferred foreign keys, locks its clients, reads the FX rates and updates
+# (customers.aum).
+MAX_SYNC_QUERIES = 23
 
 
 def id_number(serial: int) -> str:
@@ -715,3 +717,20 @@ def test_the_sync_endpoints_are_in_the_openapi_schema(client, bank_a):
     for kind in ("branches", "staff", "products", "fx-rates", "clients", "holdings"):
         assert f"/api/v1/sync/{kind}/" in schema
     assert "ClientRecord" in schema and "SyncResult" in schema
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+def test_a_holdings_batch_checks_its_foreign_keys_before_locking_its_clients(
+    post, write_key, django_assert_max_num_queries
+):
+    """What runs under the client locks runs one batch at a time (customers.aum): the
+    deferred constraint checks are done before, not at commit under the locks."""
+    records = [RECORDS["holdings"](i) for i in range(3)]
+    with django_assert_max_num_queries(MAX_SYNC_QUERIES) as captured:
+        assert counts(post("holdings", records, write_key)) == (3, 0, 0)
+    sqls = [q["sql"] for q in captured.captured_queries]
+    checked = sqls.index("SET CONSTRAINTS ALL IMMEDIATE")
+    locked = next(i for i, sql in enumerate(sqls) if "FOR NO KEY UPDATE" in sql)
+    assert checked < locked
+    assert sqls[checked + 1] == "SET CONSTRAINTS ALL DEFERRED"

@@ -411,7 +411,8 @@ def sql_text_array(items) -> str:
 
 def clients_insert(owner_url: str, tenant_id: int, clients: int, refs: dict) -> None:
     """N clients of the bank ``bank_create`` made (``refs``: what it returned) and their
-    teams, in set-based SQL as the schema owner (bench/README.md, ``client_list.py``)."""
+    teams, in set-based SQL as the schema owner (bench/README.md, ``client_list.py``);
+    then their names' search bigrams, as the application role."""
     rms, advisors, tiers = refs["rms"], refs["advisors"], refs["tiers"]
     tenant_id = int(tenant_id)  # interpolated: the SQL's % are modulo, not parameters
     conn = pg_connect(owner_url)
@@ -510,6 +511,12 @@ def clients_insert(owner_url: str, tenant_id: int, clients: int, refs: dict) -> 
             """
         )
     conn.close()
+    # The names' search bigrams, by the application's own set-based refresh.
+    from customers.name_search import client_name_grams_refresh
+    from vipcrm.tenancy import tenant_context
+
+    with tenant_context(tenant_id):
+        client_name_grams_refresh(replace=False)
 
 
 def sql_hash(column: str, salt: int) -> str:

@@ -90,6 +90,7 @@ def analyze(owner_url: str) -> None:
     with conn.cursor() as cursor:
         for table in (
             "customers_client",
+            "customers_clientnamegram",
             "customers_clientteammember",
             "vipcrm_staffprofile",
             "vipcrm_branch",

@@ -104,6 +104,7 @@ EARLIER = {"month": 2, "quarter": 1}
 SCORECARD_RMS = 8  # RMs of eight branches look at their own scorecards
 TABLES = (
     "customers_client",
+    "customers_clientnamegram",
     "customers_clientteammember",
     "vipcrm_staffprofile",
     "vipcrm_user",

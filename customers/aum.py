@@ -7,30 +7,32 @@ counts 0 and is logged, so a missing rate feed is noticed rather than silently
 inflating or failing the sync.
 
 A refresh is two queries (five for a sync batch on PostgreSQL, which first checks its
-transaction's foreign keys and locks its clients, see ``_clients_lock``): one reads the latest rate of every currency the bank
-quotes together with the currencies in scope that have none (for the warning); then
-one ``UPDATE … FROM`` computes each client's new AUM once — its holdings converted with
-the rates inlined as a ``CASE`` — and writes only the clients whose AUM changed. For a
-sync batch the statement is driven from its clients (one JSON parameter), each sum
-read through the (tenant, client) index; for a whole bank (the nightly refresh) or the
-holders of a currency it is one grouped pass over the holdings joined to the clients,
-not a subquery per client. Plain SQL that PostgreSQL and SQLite (3.33+) both run.
+transaction's foreign keys and locks its clients, see ``_clients_lock``): one reads the
+latest rate of every currency the bank quotes together with the currencies in scope
+that have none (for the warning); then one ``UPDATE … FROM`` computes each client's new
+AUM once — its holdings converted with the rates inlined as a ``CASE`` — and writes only
+the clients whose AUM changed. For a sync batch the statement is driven from its clients
+(one JSON parameter), each sum read through the (tenant, client) index; for a whole bank
+(the nightly refresh) or the holders of a currency it is one grouped pass over the
+holdings joined to the clients, not a subquery per client. Plain SQL that PostgreSQL and
+SQLite (3.33+) both run.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from customers.models import Client, FxRate, Holding
-from vipcrm.tenancy import current_tenant_id
+from vipcrm.tenancy import current_tenant_id, tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +44,17 @@ def client_aum_refresh(
     client_ids: Iterable[int] | None = None,
     currencies: Iterable[str] | None = None,
     on: datetime.date | None = None,
+    busy_after_commit: bool = False,
 ) -> int:
     """Recompute ``aum_cny`` of the given clients (all when None); returns rows changed.
 
     ``currencies`` limits the refresh to clients holding one of them (an FX-rate sync).
     Only clients whose AUM actually changes are written, so ``updated_at`` moves only
     for them and incremental readers (``updated_since``) see real changes only.
+
+    ``busy_after_commit`` (a sync batch): the given clients that another transaction is
+    writing are not waited for; they are refreshed right after this transaction commits
+    (see ``_clients_lock``).
     """
     on = on or timezone.localdate()
     if client_ids is not None:
@@ -60,7 +67,15 @@ def client_aum_refresh(
             return 0
     scope = _Scope(client_ids=client_ids, currencies=currencies)
     if client_ids is not None:
-        _clients_lock(scope)
+        locked = _clients_lock(scope, skip_busy=busy_after_commit)
+        if busy := sorted(set(client_ids).difference(locked)):
+            transaction.on_commit(
+                functools.partial(_busy_clients_refresh, current_tenant_id(), busy, on),
+                robust=True,
+            )
+            if not locked:
+                return 0
+            scope = _Scope(client_ids=locked, currencies=None)
     rates, missing = _rates_and_missing(scope, on=on)
     if missing:
         logger.warning(
@@ -101,8 +116,9 @@ class _Scope:
         return "", []
 
 
-def _clients_lock(scope: _Scope) -> None:
-    """Lock the batch's client rows (in id order) before their AUM is computed.
+def _clients_lock(scope: _Scope, *, skip_busy: bool = False) -> list[int]:
+    """Lock the batch's client rows (in id order) before their AUM is computed; returns
+    the ids locked (all of them, unless ``skip_busy``).
 
     Two concurrent sync batches may each add holdings of the same client (its holdings
     straddle two batches). Under READ COMMITTED an UPDATE computes from the snapshot
@@ -115,24 +131,37 @@ def _clients_lock(scope: _Scope) -> None:
     in id order means two batches never deadlock on each other. SQLite has one writer
     at a time; the whole-bank refresh does not lock a million rows first.
 
-    A batch that shares a client with the batch before it waits here until that one
-    commits, so what runs under the locks runs one batch at a time: the transaction's
-    deferred foreign-key checks (Django's are checked at commit: 5,000 holdings point at
-    clients and products) are run first, outside that stretch — ``check_constraints``
-    sets them immediate and back to deferred. On sync's benchmark this stretch bounds
-    the rate of a concurrent holdings load.
+    But waiting makes the batches that share a client run their AUM one after the
+    other, however many arrive together (on sync's benchmark, every batch shares one
+    client with the batch before it, and this stretch bounded the rate of the holdings
+    load). With ``skip_busy`` a client locked by another transaction is skipped instead
+    (``SKIP LOCKED``: nothing waits, so nothing can deadlock either) and refreshed right
+    after this transaction commits, in a transaction of its own that holds no other
+    lock: it waits for the other batch there, and computes from a snapshot that holds
+    both batches' holdings. The other batch, for its part, computed before this one
+    committed. Should that refresh fail, the night's whole-bank refresh corrects it.
+
+    The transaction's deferred foreign-key checks (Django's are checked at commit:
+    5,000 holdings point at clients and products) run first, so that they are not done
+    while the locks are held — ``check_constraints`` sets them immediate and back.
     """
     if not connection.features.has_select_for_update:
-        return
+        return list(scope.client_ids)
     connection.check_constraints()
     ids_sql, ids_params = scope.ids_sql()
     locked = (
         Client.objects.filter(pk__in=RawSQL(ids_sql, ids_params))  # noqa: S611
         .order_by("pk")
-        .select_for_update(no_key=True)
+        .select_for_update(no_key=True, skip_locked=skip_busy)
         .values_list("pk", flat=True)
     )
-    list(locked)
+    return list(locked)
+
+
+def _busy_clients_refresh(tenant_id: int, client_ids: list[int], on: datetime.date) -> None:
+    """After a sync batch commits: the AUM of its clients another batch was writing."""
+    with tenant_context(tenant_id):
+        client_aum_refresh(client_ids=client_ids, on=on)
 
 
 def _rates_and_missing(scope: _Scope, *, on: datetime.date) -> tuple[dict[str, Decimal], list]:

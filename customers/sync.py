@@ -873,7 +873,7 @@ class HoldingSync(KindSync):
         # Only the clients whose holdings changed (and those a holding moved away from).
         clients = {self.state[key]["client_id"] for key in self.written}
         clients |= {self.existing[k]["client_id"] for k in self.written if k in self.existing}
-        client_aum_refresh(client_ids=sorted(clients))
+        client_aum_refresh(client_ids=sorted(clients), busy_after_commit=True)
 
 
 KINDS: dict[str, type[KindSync]] = {

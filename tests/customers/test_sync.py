@@ -2,11 +2,15 @@
 
 import datetime
 import json
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg2
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from customers import api
@@ -734,3 +738,64 @@ def test_a_holdings_batch_checks_its_foreign_keys_before_locking_its_clients(
     locked = next(i for i, sql in enumerate(sqls) if "FOR NO KEY UPDATE" in sql)
     assert checked < locked
     assert sqls[checked + 1] == "SET CONSTRAINTS ALL DEFERRED"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_client_another_batch_is_writing_is_not_waited_for_but_refreshed_after_commit(
+    client, bank_a
+):
+    """customers.aum._clients_lock: a holdings batch skips a client locked by another
+    transaction (no waiting under its own locks, no deadlock), and refreshes that
+    client's AUM once it has committed, in a transaction of its own."""
+    key = api_token_create(tenant=bank_a.tenant, name="core", scopes=["read", "write"])[1]
+    busy = ClientFactory(tenant=bank_a.tenant, external_id="BUSY", branch=bank_a.sub)
+    free = ClientFactory(tenant=bank_a.tenant, external_id="FREE", branch=bank_a.sub)
+    ProductFactory(tenant=bank_a.tenant, code="PX")
+    settings = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"],
+        host=settings["HOST"],
+        port=settings["PORT"],
+    )
+    locked, order = threading.Event(), []
+
+    def hold_the_busy_client():
+        with other, other.cursor() as cursor:
+            cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [str(bank_a.tenant.pk)])
+            cursor.execute(
+                "SELECT id FROM customers_client WHERE id = %s FOR NO KEY UPDATE", [busy.pk]
+            )
+            locked.set()
+            time.sleep(1.5)
+            order.append("released")
+
+    holder = threading.Thread(target=hold_the_busy_client)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        records = [
+            {**RECORDS["holdings"](i), "client_external_id": owner, "balance": "1000.00"}
+            for i, owner in enumerate(["BUSY", "FREE"])
+        ]
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(
+                "/api/v1/sync/holdings/",
+                json.dumps({"records": records}),
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Token {key}",
+            )
+        order.append("answered")
+    finally:
+        holder.join()
+        other.close()
+    assert response.status_code == 200 and counts(response) == (2, 0, 0)
+    assert any("SKIP LOCKED" in q["sql"] for q in captured.captured_queries)
+    with tenant_context(bank_a.tenant):
+        assert Client.objects.get(pk=free.pk).aum_cny == Decimal("1000.00")
+        # Refreshed after the batch committed, once the other transaction let go.
+        assert Client.objects.get(pk=busy.pk).aum_cny == Decimal("1000.00")
+    assert order == ["released", "answered"]

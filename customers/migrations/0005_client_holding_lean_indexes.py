@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='client',
             name='tenant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='vipcrm.tenant'),
+            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='vipcrm.tenant'),
         ),
         migrations.AlterField(
             model_name='client',
@@ -50,7 +50,17 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='holding',
             name='tenant',
-            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='vipcrm.tenant'),
+            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='vipcrm.tenant'),
+        ),
+        migrations.AlterField(
+            model_name='riskassessment',
+            name='client',
+            field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='risk_assessments', to='customers.client'),
+        ),
+        migrations.AlterField(
+            model_name='riskassessment',
+            name='tenant',
+            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='vipcrm.tenant'),
         ),
         migrations.AddIndex(
             model_name='client',

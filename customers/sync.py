@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal, NoReturn, Required
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import connection, models
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -124,9 +124,25 @@ def amount(max_digits: int, places: int, *, positive: bool = False) -> Any:
     ]
 
 
+@functools.lru_cache(maxsize=1024)
+def _email_domain_valid(domain_part: str) -> bool:
+    return EmailValidator().validate_domain_part(domain_part)
+
+
+class _EmailValidator(EmailValidator):
+    """Django's email rule, each domain checked once: a batch's 5,000 addresses share a
+    handful of domains, and the domain's pattern is most of the check's cost."""
+
+    def validate_domain_part(self, domain_part: str) -> bool:
+        return _email_domain_valid(domain_part)
+
+
+_validate_email = _EmailValidator()
+
+
 def _email_error(value: str) -> str | None:
     try:
-        validate_email(value)
+        _validate_email(value)
     except DjangoValidationError:
         return str(_("Not a valid email address."))
     return None

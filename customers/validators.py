@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import operator
 import re
 
 from django.core.exceptions import ValidationError
@@ -16,7 +17,10 @@ MOBILE_PATTERN = re.compile(r"^1[3-9]\d{9}$")
 
 def id_check_char(first17: str) -> str:
     """The GB 11643 check character of the first 17 digits."""
-    return ID_CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, ID_WEIGHTS, strict=True)) % 11]
+    if len(first17) != len(ID_WEIGHTS):
+        raise ValueError("GB 11643: the check character is computed from 17 digits.")
+    # map/operator rather than a generator: a sync batch checks 5,000 numbers.
+    return ID_CHECK_CHARS[sum(map(operator.mul, map(int, first17), ID_WEIGHTS)) % 11]
 
 
 def id_number_error(value: str) -> str | None:

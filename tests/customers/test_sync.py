@@ -799,3 +799,15 @@ def test_a_client_another_batch_is_writing_is_not_waited_for_but_refreshed_after
         # Refreshed after the batch committed, once the other transaction let go.
         assert Client.objects.get(pk=busy.pk).aum_cny == Decimal("1000.00")
     assert order == ["released", "answered"]
+
+
+def test_the_email_check_caches_domains_not_verdicts_on_addresses():
+    """customers.sync._email_error: Django's rule, each domain's check remembered."""
+    from customers.sync import _email_error
+
+    for _ in range(2):  # the second time from the cache
+        assert _email_error("c1@mail.example.cn") is None
+        assert _email_error("c2@mail.example.cn") is None
+        assert _email_error("bad user@mail.example.cn")  # the user part is checked each time
+        assert _email_error("c1@bad_domain")
+        assert _email_error("c1@例子.中国") is None

@@ -516,7 +516,7 @@ def clients_insert(owner_url: str, tenant_id: int, clients: int, refs: dict) -> 
     from vipcrm.tenancy import tenant_context
 
     with tenant_context(tenant_id):
-        client_name_grams_refresh(replace=False)
+        client_name_grams_refresh()
 
 
 def sql_hash(column: str, salt: int) -> str:

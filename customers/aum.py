@@ -86,6 +86,14 @@ def client_aum_refresh(
     return _aum_update(scope, rates=rates)
 
 
+def ids_sql(ids: Iterable[int]) -> tuple[str, list]:
+    """SELECT of row ids (column ``id``), sent as ONE JSON parameter."""
+    payload = json.dumps(sorted({int(i) for i in ids}), separators=(",", ":"))
+    if connection.vendor == "postgresql":
+        return "SELECT (json_array_elements_text(%s::json))::bigint AS id", [payload]
+    return "SELECT value AS id FROM json_each(%s)", [payload]
+
+
 class _Scope:
     """Which clients a refresh covers, as SQL on a client id column (with its params)."""
 
@@ -94,11 +102,7 @@ class _Scope:
         self.tenant = current_tenant_id()
 
     def ids_sql(self) -> tuple[str, list]:
-        """SELECT of the client ids (column ``id``), sent as ONE JSON parameter."""
-        payload = json.dumps(sorted({int(i) for i in self.client_ids}), separators=(",", ":"))
-        if connection.vendor == "postgresql":
-            return "SELECT (json_array_elements_text(%s::json))::bigint AS id", [payload]
-        return "SELECT value AS id FROM json_each(%s)", [payload]
+        return ids_sql(self.client_ids)
 
     def on(self, column: str) -> tuple[str, list]:
         """`` AND <column> IN (…)`` limiting ``column`` to the scope ("" for all)."""

@@ -239,16 +239,18 @@ class Client(TenantOwnedModel):
 
     def save(self, *args, **kwargs) -> None:
         """Save, and keep the name's search bigrams (``customers.name_search``) when the
-        name is new or changed: two queries then, none otherwise. Set-based writers (the
-        sync, the demo's ``bulk_create``) refresh the bigrams of their batch themselves."""
-        from customers.name_search import client_name_grams_refresh
+        name is new or changed: one query for a new client, two for a rename, none
+        otherwise. Set-based writers (the sync, the demo's blocks) write the bigrams of
+        their batch themselves."""
+        from customers.name_search import client_name_grams_write
 
+        adding = self._state.adding
         super().save(*args, **kwargs)
         update_fields = kwargs.get("update_fields")
         if update_fields is not None and "name" not in update_fields:
             return
         if getattr(self, "_stored_name", None) != self.name:
-            client_name_grams_refresh([self.pk])
+            client_name_grams_write({self.pk: self.name}, replace=not adding)
             self._stored_name = self.name
 
     @property

@@ -38,7 +38,7 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
-from customers.name_search import name_contains
+from customers.name_search import candidates_sql
 from customers.validators import mask_id_number, mask_mobile
 from vipcrm.models import Branch, StaffProfile
 from vipcrm.roles import Actor, Role, visible_to
@@ -194,7 +194,7 @@ def client_search(
             in_range = Q(name__gte=query, name__lt=query + LAST_CHAR)
             clients = clients.filter(in_range | number).filter(Q(name__startswith=query) | number)
         else:
-            clients = clients.filter(name_contains(query) | number)
+            clients = clients.filter(_name_contains(query) | number)
     if branch is not None:
         clients = clients.filter(_in_branch_subtree(branch))
     if owner_rm is not None:
@@ -245,6 +245,20 @@ def _in_branch_subtree(branch: Branch) -> Q:
     if connection.vendor == "postgresql":
         return Q(_equals_any("branch_id", RawSQL(f"ARRAY({subtree})", params)))  # noqa: S611
     return Q(branch__in=RawSQL(subtree, params))  # noqa: S611
+
+
+def _name_contains(term: str) -> Q:
+    """Names containing ``term`` (ASCII letters in any case): the candidates found by
+    equality on the names' bigrams (customers.name_search), as ``pk = ANY(ARRAY(…))`` on
+    PostgreSQL (computed once, then fetched by primary key), each name then checked."""
+    matches = Q(name__icontains=term)
+    candidates = candidates_sql(term)
+    if candidates is None:
+        return matches
+    sql, params = candidates
+    if connection.vendor == "postgresql":
+        return Q(_equals_any("pk", RawSQL(f"ARRAY({sql})", params))) & matches  # noqa: S611
+    return Q(pk__in=RawSQL(sql, params)) & matches  # noqa: S611
 
 
 def client_filter_choices(*, actor: Actor) -> dict[str, QuerySet]:

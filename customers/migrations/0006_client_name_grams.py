@@ -16,7 +16,7 @@ def grams_fill(apps, schema_editor):
     Tenant = apps.get_model("vipcrm", "Tenant")
     for tenant_id in Tenant.objects.values_list("pk", flat=True):
         with tenant_context(tenant_id):
-            client_name_grams_refresh(replace=False)
+            client_name_grams_refresh()
 
 
 def trigram_index_drop(apps, schema_editor):

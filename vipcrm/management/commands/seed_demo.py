@@ -55,7 +55,7 @@ from customers.models import (
     RiskAssessment,
     Tier,
 )
-from customers.name_search import client_name_grams_refresh
+from customers.name_search import client_name_grams_write
 from kpi import demo as kpi_demo
 from kpi.models import CoachingNote, Complaint, KpiSnapshot, SatisfactionSurvey, TimeLog
 from sales_pipeline import demo as sales_pipeline_demo
@@ -519,7 +519,7 @@ def insert_clients(
         returning=("external_id", "id"),
     )
     pks = dict(inserted)
-    client_name_grams_refresh(pks.values(), replace=False)
+    client_name_grams_write({pks[s.external_id]: s.name for s in seeds}, replace=False)
     team = []
     for seed in seeds:
         if seed.secondary_rm is not None:
